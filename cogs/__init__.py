@@ -1,0 +1,1 @@
+"""Slash commands, context menus, buttons and modals: a thin UI layer over `bot` (the bot issue)."""
