@@ -166,6 +166,17 @@ class TinySource:
         return {k: v.to(self.dtype) for k, v in tiny.build_control_lora(key).items()}, {}
 
 
+class _EmptyFp32ListFilter(logging.Filter):
+    """Drops diffusers' warning about keeping an *empty* list of modules in float32 on `.to(dtype)`:
+    from_pipe casts (to the dtype the modules already have) on every pipeline it makes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32: []" not in record.getMessage()
+
+
+_FP32_FILTER = _EmptyFp32ListFilter()
+
+
 def parameter_bytes(module: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
@@ -181,6 +192,7 @@ class ModelRegistry:
 
     def __init__(self, settings: EngineSettings, source: ComponentSource | None = None) -> None:
         self.settings = settings
+        logging.getLogger("diffusers.models.modeling_utils").addFilter(_FP32_FILTER)  # idempotent
         self.device = resolve_device(settings.device)
         self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         if source is None:

@@ -100,6 +100,7 @@ def test_too_many_pixels_is_refused_from_the_header_before_decoding():
     with pytest.raises(InputError, match="is 9000x9000 = 81.0 MP, over the 50.0 MP limit"):
         load_image(_png_header_only(9000, 9000))
 
+
 def test_huge_header_in_a_tiny_file():
     # A 40000 x 40000 header in a file of a few bytes: refused without allocating 4.8 GB.
     with pytest.raises(InputError, match="over the 50.0 MP limit"):
