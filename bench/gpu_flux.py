@@ -4,13 +4,12 @@ The FLUX.1-dev transformer, T5-XXL, CLIP-L and the FLUX VAE are built at their r
 weights, straight on the GPU: no download, no token, and speed does not depend on the weight values. The text
 encoders run once for the prompt embeddings and are then freed, so what is timed (and what the peak memory
 covers) is the FluxPipeline denoising loop plus the VAE decode, as in the diffusers-torchao reference figures.
+Compiled rows spend minutes in (untimed) warm-up: max-autotune benchmarks kernel choices on the first call.
 
     pip install -e '.[fast]'                   # torchao, for the fp8 row
     python bench/gpu_flux.py                   # eager, compile, fp8 at 1024x1024, 28 steps, median of 3
     python bench/gpu_flux.py --configs eager,fp8 --repeats 5
     python bench/gpu_flux.py --tiny            # CPU smoke test of the same code path (eager only)
-
-The compiled rows spend minutes in warm-up (max-autotune); warm-up runs are not timed.
 """
 
 from __future__ import annotations
@@ -264,7 +263,7 @@ def main() -> None:
         inductor.epilogue_fusion = False
 
     args.embeds = encode_prompt(spec, args.device)
-    gc.collect()  # the text encoders (T5-XXL is 9.5 GB) are not part of what is measured
+    gc.collect()  # the text encoders (T5-XXL alone is 9.5 GB) are not part of what is measured
     with _building(args.device):
         vae = _randomize(AutoencoderKL(**spec.vae), seed=4)
     scheduler = FlowMatchEulerDiscreteScheduler(

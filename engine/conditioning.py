@@ -71,7 +71,11 @@ class Conditioner:
 
         def encode() -> tuple[torch.Tensor, torch.Tensor]:
             embeds, pooled, _ = pipe.encode_prompt(
-                prompt=prompt, prompt_2=None, device=pipe._execution_device, max_sequence_length=max_sequence_length
+                # The registry's device, not pipe._execution_device, which walks every module on each call.
+                prompt=prompt,
+                prompt_2=None,
+                device=self.registry.device,
+                max_sequence_length=max_sequence_length,
             )
             return embeds, pooled
 
