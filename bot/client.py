@@ -1,0 +1,81 @@
+"""The bot: holds references (config, database, engine, runner, delivery), not logic.
+
+>>> bot = RestyleBot(config, db=store.open_db(config.db_path), engine=Engine.create(config.engine))
+>>> await bot.start(config.discord_token)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.config import BotConfig
+from bot.delivery import Delivery
+from bot.runner import JobRunner
+from engine.worker import Engine
+
+if TYPE_CHECKING:
+    from bot.store import Database
+
+__all__ = ["INITIAL_EXTENSIONS", "RestyleBot"]
+
+log = logging.getLogger(__name__)
+
+INITIAL_EXTENSIONS = ("cogs.restyle", "cogs.buttons")
+
+
+class RestyleBot(commands.Bot):
+    """Restyle's Discord client. Cogs do Discord; the runner, store and engine do the rest."""
+
+    config: BotConfig
+    db: Database
+    engine: Engine
+    delivery: Delivery
+    runner: JobRunner
+
+    def __init__(self, config: BotConfig, *, db: Database, engine: Engine, **options: object) -> None:
+        intents = discord.Intents.default()
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
+        self.config = config
+        self.db = db
+        self.engine = engine
+        self.delivery = Delivery(self, db, config.images_dir)
+        self.runner = JobRunner(engine, db, config.images_dir, self.delivery)
+        self.resumed = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        for extension in INITIAL_EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("failed to load extension %s", extension)
+        await self._sync_commands()
+        self.engine.start()
+        # Resume once connected: deliveries need the REST client, which is ready after login.
+        self._resume_task = asyncio.create_task(self._resume(), name="resume-jobs")
+
+    async def _sync_commands(self) -> None:
+        if self.config.guild_ids:
+            for guild_id in self.config.guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def _resume(self) -> None:
+        try:
+            await self.runner.resume()
+        except Exception:
+            log.exception("resuming stored jobs failed")
+        finally:
+            self.resumed.set()
+
+    async def close(self) -> None:
+        await self.runner.close()
+        await self.engine.close()
+        await super().close()

@@ -1,0 +1,279 @@
+"""/restyle and its buttons end to end: the real bot, the tiny engine, a local Discord-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from bot import store
+from bot.jobs import JobState
+from engine.provenance import read_provenance
+from tests.bot.conftest import COFFEE, running_bot
+from tests.fakediscord import CallbackType, FakeDiscord, FakeUser, fast_discord_retries
+
+
+def run(coro, timeout: float = 120):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def delivered(interaction, db=None):
+    """The interaction's original message once it shows a result (and, given `db`, the job is DELIVERED)."""
+    original = interaction.original
+    if original is None or not original.attachments:
+        return None
+    if db is not None and not any(j.result_message_id == original.id for j in store.recent_jobs(db, limit=50)):
+        return None
+    return original
+
+
+async def restyle(fake: FakeDiscord, user=None, **options):
+    image = fake.add_attachment(COFFEE, "coffee.jpg", "image/jpeg")
+    options = {"image": image, "prompt": "a cup of tea", **options}
+    return await fake.slash(user or fake.alice, "restyle", options)
+
+
+def gate_renders(bot) -> threading.Event:
+    """Hold the GPU worker before each render until the returned event is set (a busy GPU)."""
+    gate = threading.Event()
+    renderer = bot.engine.renderers[0]
+    real = renderer.render
+
+    def held(request, **kwargs):
+        assert gate.wait(60), "the test never released the render"
+        return real(request, **kwargs)
+
+    renderer.render = held
+    return gate
+
+
+def test_restyle_defers_then_delivers_the_result_with_buttons(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            interaction = await restyle(fake, strength=0.7)
+            callback = await interaction.wait_callback()
+            result = await fake.wait_for(lambda: delivered(interaction, bot.db), timeout=30)
+            job = store.recent_jobs(bot.db, limit=1)[0]
+            return interaction, callback, result, job, fake.messages()
+
+    interaction, callback, result, job, messages = run(main())
+    assert callback.type == CallbackType.DEFERRED_CHANNEL_MESSAGE
+    assert interaction.ack_latency < 3
+    assert job.state is JobState.DELIVERED and job.result_message_id == result.id
+    assert len([m for m in messages if m.attachments]) == 1  # delivered once
+    parameters, data = read_provenance(result.attachments[0].data)
+    assert "Denoising strength: 0.7" in parameters and data["job"]["prompt"] == "a cup of tea"
+    embed = result.embeds[0]
+    assert embed["title"] == "redux · strength 0.7"
+    assert any(f["name"] == "Asked by" and str(interaction.user.id) in f["value"] for f in embed["fields"])
+    assert any("larger source" in f["value"] for f in embed["fields"])  # the 300x200 source is small
+    expected = {f"job:{job.id}:s30", f"job:{job.id}:s70", f"job:{job.id}:reroll", f"job:{job.id}:delete"}
+    assert expected <= set(result.custom_ids)
+
+
+def test_a_teammate_varies_the_result_and_the_lineage_grows(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            interaction = await restyle(fake, strength=0.5, seed=1234)
+            first = await fake.wait_for(lambda: delivered(interaction), timeout=30)
+            parent = store.recent_jobs(bot.db, limit=1)[0]
+            click = await fake.click(fake.bob, first, f"job:{parent.id}:s30")
+            await click.wait_callback()
+            child = await fake.wait_for(
+                lambda: next((j for j in store.children(bot.db, parent.id) if j.state is JobState.DELIVERED), None),
+                timeout=30,
+            )
+            child_message = fake.message(child.result_message_id)
+            reroll = await fake.click(fake.alice, child_message, f"job:{child.id}:reroll")
+            await reroll.wait_callback()
+            grandchild = await fake.wait_for(
+                lambda: next((j for j in store.children(bot.db, child.id) if j.state is JobState.DELIVERED), None),
+                timeout=30,
+            )
+            return parent, child, child_message, grandchild, store.lineage(bot.db, grandchild.id), first
+
+    parent, child, child_message, grandchild, lineage, first = run(main())
+    assert child.owner_id != parent.owner_id  # bob pressed it
+    assert child.strength == 0.3 and child.result_seed == parent.result_seed  # same source, prompt and seed
+    assert child.source_hash == parent.source_hash and child.prompt == parent.prompt
+    assert child_message.message_reference["message_id"] == first.id  # replies to the message it came from
+    assert child_message.attachments and child_message.embeds[0]["title"] == "redux · strength 0.3"
+    assert grandchild.result_seed != child.result_seed and grandchild.strength == 0.3
+    assert [j.id for j in lineage] == [parent.id, child.id, grandchild.id]
+
+
+def test_bad_inputs_get_a_private_message_and_nothing_runs(tmp_path):
+    async def main():
+        outcomes = []
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            cases = [
+                ({"image": fake.add_attachment(b"just some notes", "notes.txt", "text/plain")}, "must be an image"),
+                (
+                    {"image": fake.add_attachment(COFFEE[: len(COFFEE) // 3], "cut.jpg", "image/jpeg")},
+                    "corrupt or truncated",
+                ),
+                ({"image": fake.add_attachment(b"", "empty.png", "image/png")}, "empty (0 bytes)"),
+                ({"prompt": "x" * 1001}, "over the 1000 limit"),
+                ({"strength": 1.5}, "strength must be between 0 and 1"),
+                ({"mode": "kontext", "prompt": ""}, "kontext needs an instruction"),
+                ({"mode": "canny", "fast": True}, "fast works with the redux mode only"),
+            ]
+            for options, message in cases:
+                interaction = await restyle(fake, **options)
+                await interaction.wait_callback()
+                text = await fake.wait_for(lambda i=interaction: _private_text(i), timeout=10)
+                outcomes.append((message, text, interaction))
+            return outcomes, store.recent_jobs(bot.db, limit=5)
+
+    outcomes, jobs = run(main())
+    assert jobs == []
+    for message, text, interaction in outcomes:
+        assert message.lower() in text.lower(), (message, text)
+        assert text[0].isupper() and text.endswith(".") and not text.endswith("..")
+        assert "Traceback" not in text
+        assert interaction.original is None or interaction.original.deleted or interaction.original.ephemeral
+
+
+def _private_text(interaction) -> str | None:
+    if interaction.callback and interaction.callback.type == CallbackType.CHANNEL_MESSAGE:
+        return interaction.callback.data.get("content")
+    for followup in interaction.followups:
+        if followup.ephemeral:
+            return followup.content
+    return None
+
+
+def test_limits_and_channels_are_enforced(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            other = fake.guild.add_channel("art")
+            store.update_settings(bot.db, fake.guild.id, allowed_channels=[other.id], per_user_limit=1)
+            wrong_channel = await restyle(fake)
+            await wrong_channel.wait_callback()
+            gate = gate_renders(bot)
+            first = await fake.slash(
+                fake.alice, "restyle", {"image": fake.add_attachment(COFFEE, "a.jpg", "image/jpeg")}, channel=other
+            )
+            await first.wait_callback()
+            await fake.wait_for(lambda: store.active_count(bot.db, fake.alice.id) == 1)
+            second = await fake.slash(
+                fake.alice, "restyle", {"image": fake.add_attachment(COFFEE, "b.jpg", "image/jpeg")}, channel=other
+            )
+            await second.wait_callback()
+            gate.set()
+            await fake.wait_for(lambda: delivered(first), timeout=30)
+            return wrong_channel, second
+
+    wrong_channel, second = run(main())
+    assert "not enabled in this channel" in wrong_channel.callback.data["content"]
+    assert "already have 1 jobs queued or running (the limit is 1)" in second.callback.data["content"]
+
+
+def test_cancel_is_for_the_owner_or_a_moderator(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            gate = gate_renders(bot)
+            interaction = await restyle(fake, user=fake.bob)
+            await interaction.wait_callback()
+            job = await fake.wait_for(lambda: store.recent_jobs(bot.db, limit=1) and store.recent_jobs(bot.db, limit=1)[0])
+            status = await fake.wait_for(
+                lambda: (
+                    interaction.original
+                    and f"job:{job.id}:cancel" in interaction.original.custom_ids
+                    and interaction.original
+                )
+            )
+            refused = await fake.click(fake.bob, status, f"job:{job.id}:cancel")
+            await refused.wait_callback()
+            gate.set()
+            final = await fake.wait_for(lambda: interaction.original.content == "Cancelled.", timeout=30)
+            return refused, final, store.get_job(bot.db, job.id)
+
+    refused, _, job = run(main())
+    # bob owns the job, so his press cancels it (before its first step, while the GPU was busy)
+    assert refused.callback.data["content"] == "Cancelling…"
+    assert job.state is JobState.CANCELLED and job.notified_at is not None
+
+
+def test_a_moderator_may_cancel_and_others_may_not(tmp_path):
+    async def main():
+        stranger = FakeUser("carol")
+        async with FakeDiscord(users=[stranger]) as fake, running_bot(fake, tmp_path) as bot:
+            gate = gate_renders(bot)
+            interaction = await restyle(fake, user=fake.bob)
+            await interaction.wait_callback()
+            job = await fake.wait_for(lambda: store.recent_jobs(bot.db, limit=1) and store.recent_jobs(bot.db, limit=1)[0])
+            status = await fake.wait_for(
+                lambda: (
+                    interaction.original
+                    and f"job:{job.id}:cancel" in interaction.original.custom_ids
+                    and interaction.original
+                )
+            )
+            denied = await fake.click(stranger, status, f"job:{job.id}:cancel")
+            await denied.wait_callback()
+            allowed = await fake.click(fake.alice, status, f"job:{job.id}:cancel")
+            await allowed.wait_callback()
+            gate.set()
+            await fake.wait_for(lambda: interaction.original.content == "Cancelled.", timeout=30)
+            return denied, allowed, store.get_job(bot.db, job.id), interaction.original
+
+    denied, allowed, job, status = run(main())
+    assert "Only the job's owner or a moderator" in denied.callback.data["content"]
+    assert allowed.callback.data["content"] == "Cancelling…"
+    assert job.state is JobState.CANCELLED
+    assert status.content == "Cancelled." and not status.attachments
+
+
+def test_token_expiry_delivers_through_the_channel_with_a_mention(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            gate = gate_renders(bot)
+            interaction = await restyle(fake)
+            await interaction.wait_callback()
+            fake.advance(16 * 60)  # the interaction token dies while the GPU is busy
+            gate.set()
+            job = await fake.wait_for(
+                lambda: (j := store.recent_jobs(bot.db, limit=1)) and j[0].state is JobState.DELIVERED and j[0], timeout=30
+            )
+            return interaction, job, fake.message(job.result_message_id), fake.messages()
+
+    interaction, job, result, messages = run(main())
+    assert result.id != interaction.original.id  # a new channel message, not the dead interaction's
+    assert f"<@{job.owner_id}>" in result.content and result.attachments
+    assert result.message_reference["message_id"] == interaction.original.id
+    assert len([m for m in messages if m.attachments]) == 1
+
+
+def test_rate_limits_and_server_errors_on_delivery_still_deliver_once(tmp_path):
+    async def main():
+        with fast_discord_retries():
+            async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+                bot.runner.delivery_retries = (0.05, 0.05, 0.05)
+                results = []
+                for status, count, applied in [(429, 2, False), (500, 1, True), (503, 8, False)]:
+                    fake.fail_next("PATCH", "/api/v10/webhooks/*/messages/*", status, count=count, applied=applied)
+                    interaction = await restyle(fake)
+                    await interaction.wait_callback()
+                    results.append(await fake.wait_for(lambda i=interaction: delivered(i, bot.db), timeout=30))
+                jobs = store.recent_jobs(bot.db, limit=3)
+                return results, jobs, fake.messages()
+
+    _results, jobs, messages = run(main())
+    assert all(j.state is JobState.DELIVERED for j in jobs)
+    assert len([m for m in messages if m.attachments]) == 3  # one per job, none twice
+
+
+def test_a_gateway_drop_during_a_job_still_ends_in_one_delivery(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            gate = gate_renders(bot)
+            interaction = await restyle(fake)
+            await interaction.wait_callback()
+            await fake.drop_gateway(resume=True)
+            gate.set()
+            result = await fake.wait_for(lambda: delivered(interaction), timeout=30)
+            await fake.wait_for(lambda: fake.gateway_stats.resumes >= 1, timeout=30)
+            return result, fake.messages()
+
+    _result, messages = run(main())
+    assert len([m for m in messages if m.attachments]) == 1
