@@ -1,7 +1,9 @@
-"""Fixtures for bot tests: the real RestyleBot on the tiny engine against the fake Discord."""
+"""Helpers for bot tests: the real RestyleBot on the tiny engine against the fake Discord."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,3 +35,31 @@ async def running_bot(fake: FakeDiscord, data_dir: Path, **engine_changes: objec
     async with run_bot(fake, bot, timeout=30):
         await bot.resumed.wait()
         yield bot
+
+
+def run(coro, timeout: float = 120):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def delivered(interaction, db=None):
+    """The interaction's original message once it shows a result (and, given `db`, the job is DELIVERED)."""
+    original = interaction.original
+    if original is None or not original.attachments:
+        return None
+    if db is not None and not any(j.result_message_id == original.id for j in store.recent_jobs(db, limit=50)):
+        return None
+    return original
+
+
+def gate_renders(bot) -> threading.Event:
+    """Hold the GPU worker before each render until the returned event is set (a busy GPU)."""
+    gate = threading.Event()
+    renderer = bot.engine.renderers[0]
+    real = renderer.render
+
+    def held(request, **kwargs):
+        assert gate.wait(60), "the test never released the render"
+        return real(request, **kwargs)
+
+    renderer.render = held
+    return gate

@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 from bot import store
 from bot.jobs import JobState
 from engine.provenance import read_provenance
-from tests.bot.conftest import COFFEE, running_bot
+from tests.bot.conftest import COFFEE, delivered, gate_renders, run, running_bot
 from tests.fakediscord import CallbackType, FakeDiscord, FakeUser, fast_discord_retries
-
-
-def run(coro, timeout: float = 120):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-def delivered(interaction, db=None):
-    """The interaction's original message once it shows a result (and, given `db`, the job is DELIVERED)."""
-    original = interaction.original
-    if original is None or not original.attachments:
-        return None
-    if db is not None and not any(j.result_message_id == original.id for j in store.recent_jobs(db, limit=50)):
-        return None
-    return original
 
 
 async def restyle(fake: FakeDiscord, user=None, **options):
     image = fake.add_attachment(COFFEE, "coffee.jpg", "image/jpeg")
     options = {"image": image, "prompt": "a cup of tea", **options}
     return await fake.slash(user or fake.alice, "restyle", options)
-
-
-def gate_renders(bot) -> threading.Event:
-    """Hold the GPU worker before each render until the returned event is set (a busy GPU)."""
-    gate = threading.Event()
-    renderer = bot.engine.renderers[0]
-    real = renderer.render
-
-    def held(request, **kwargs):
-        assert gate.wait(60), "the test never released the render"
-        return real(request, **kwargs)
-
-    renderer.render = held
-    return gate
 
 
 def test_restyle_defers_then_delivers_the_result_with_buttons(tmp_path):
