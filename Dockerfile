@@ -1,7 +1,9 @@
-# Restyle for a CUDA host: engine (and, from the bot issue on, the bot) in one container.
+# Restyle for a CUDA host: the bot and the engine in one container.
 #   docker build -t restyle .
-#   docker run --gpus all -v restyle-data:/app/data -v hf-cache:/hf -e HF_TOKEN restyle \
-#       render /app/data/photo.jpg --mode canny --prompt "an ink drawing" -o /app/data/out.png
+#   docker run --gpus all -v restyle-data:/app/data -v hf-cache:/hf -e DISCORD_TOKEN -e HF_TOKEN restyle
+# The engine CLI is there too:
+#   docker run --gpus all -v restyle-data:/app/data -v hf-cache:/hf --entrypoint python restyle \
+#       -m engine render /app/data/photo.jpg --mode canny --prompt "an ink drawing" -o /app/data/out.png
 # PyPI's Linux torch wheels bundle the CUDA runtime; the host needs the NVIDIA driver and the
 # NVIDIA container toolkit.
 FROM python:3.11-slim
@@ -29,5 +31,4 @@ RUN pip install --no-deps .
 
 USER restyle
 VOLUME ["/app/data", "/hf"]
-ENTRYPOINT ["python", "-m", "engine"]
-CMD ["--help"]
+CMD ["restyle-bot"]

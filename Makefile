@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch first, pinned: on this project's machines that version is a local CPU build (seconds, no download).
 TORCH ?= torch==2.13.0
 
-.PHONY: run test lint bench
+.PHONY: run demo test bench
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 run: $(VENV)/.installed
+	$(BIN)/python -m bot
+
+demo: $(VENV)/.installed
 	mkdir -p data
 	$(BIN)/python -m engine render tests/assets/coffee.jpg --preset $${RESTYLE_PRESET:-tiny} --mode canny \
 		--prompt "a cup of tea, watercolour" -o data/demo.png
@@ -25,3 +28,4 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/ack.py
