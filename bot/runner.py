@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 #: Status edits no more often than this (Discord rate-limits message edits).
 STATUS_INTERVAL = 1.5
+#: Queue positions change on every job that starts: with a long queue, refreshing each waiting job's
+#: status that often would flood Discord with edits, so waiting jobs refresh less often.
+QUEUED_STATUS_INTERVAL = 6.0
 #: Seconds per job assumed for an ETA before any job of that mode has finished.
 DEFAULT_JOB_SECONDS = 20.0
 #: Waits between delivery attempts during a Discord outage; after the last, the next restart retries.
@@ -133,7 +136,7 @@ class JobRunner:
             self.handles.pop(job.id, None)
 
     async def _watch(self, job: Job, handle: JobHandle) -> None:
-        last_edit = 0.0
+        last_edit = -QUEUED_STATUS_INTERVAL
         async for event in handle.events():
             now = time.monotonic()
             if isinstance(event, Started):
@@ -143,7 +146,9 @@ class JobRunner:
                     log.info("job %s started after it was cancelled", job.id)
                 await self.delivery.status(job, "Rendering…")
                 last_edit = now
-            elif isinstance(event, QueuePosition) and now - last_edit >= self.status_interval:
+            elif isinstance(event, QueuePosition) and (
+                now - last_edit >= max(self.status_interval, QUEUED_STATUS_INTERVAL) or event.position == 1
+            ):
                 eta = await self._eta(job, event.position)
                 await self.delivery.status(job, f"Queued: position {event.position}, about {eta} to go.")
                 last_edit = now

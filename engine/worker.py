@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import threading
 import time
 import uuid
@@ -237,6 +238,9 @@ class Engine:
     # --- the worker thread ----------------------------------------------------------------------
 
     def _work(self, renderer: Renderer) -> None:
+        if renderer.registry.device.type == "cpu" and (os.cpu_count() or 1) > 1:
+            # Rendering on the CPU: leave a core to the event loop, or acknowledgements wait on torch.
+            torch.set_num_threads((os.cpu_count() or 2) - 1)
         while True:
             with self._lock:
                 while not len(self._queue) and not self._closing:
