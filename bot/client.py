@@ -25,7 +25,7 @@ __all__ = ["INITIAL_EXTENSIONS", "RestyleBot"]
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.restyle", "cogs.buttons")
+INITIAL_EXTENSIONS = ("cogs.restyle", "cogs.edits", "cogs.context_menu", "cogs.buttons", "cogs.info", "cogs.settings")
 
 
 class RestyleBot(commands.Bot):

@@ -60,6 +60,7 @@ __all__ = [
     "claim_delivery",
     "create_job",
     "find_job",
+    "find_job_by_result_message",
     "get_job",
     "get_settings",
     "image_path",
@@ -422,6 +423,16 @@ def find_job(db: Database, job_id: str) -> Job | None:
     :param job_id: the job's id
     """
     return _find(db, job_id)
+
+
+@_serialized
+def find_job_by_result_message(db: Database, message_id: int) -> Job | None:
+    """The job whose result this Discord message shows, or None (for a context menu on any message).
+
+    :param message_id: a message id, e.g. the target of "Restyle image"
+    """
+    found = _select(db, "result_message_id = ?", [message_id], order_by=_ORDER_NEWEST, limit=1)
+    return found[0] if found else None
 
 
 # -- jobs: state changes ---------------------------------------------------------------------------

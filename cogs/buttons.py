@@ -1,25 +1,32 @@
 """The buttons on results and status messages: persistent `DynamicItem`s whose custom_id holds the
 job id, so they keep working after a restart (state comes from the store, no timeout).
 
-Custom ids: `job:<id>:s<strength x 100>`, `job:<id>:reroll`, `job:<id>:delete`, `job:<id>:cancel`.
-Anyone in the channel may press the variation buttons; Delete and Cancel are for the job's owner
-or members with Manage Messages.
+Custom ids: `job:<id>:s<strength x 100>`, `job:<id>:reroll`, `job:<id>:remix`, `job:<id>:use`,
+`job:<id>:compare`, `job:<id>:delete`, `job:<id>:cancel`. Anyone in the channel may press the
+variation, Remix, Use as input and Compare buttons (a channel is a shared workspace); Delete and
+Cancel are for the job's owner or members with Manage Messages. Remix and Use as input open the
+modals of `cogs.modals`; the new job's result replies to the message pressed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
 from discord.ext import commands
 
 from bot import store
+from bot.compare import comparison
 from bot.jobs import Job, JobState
 from bot.submit import check_allowed, submit
+from cogs.intake_flow import reply_fields
+from cogs.modals import RemixModal, UseAsInputModal
+from engine.errors import InputError
 
 if TYPE_CHECKING:
     from bot.client import RestyleBot
@@ -54,8 +61,9 @@ def result_view(job: Job) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for strength in STRENGTHS:
         view.add_item(StrengthButton(job.id, strength, current=abs(strength - job.strength) < 1e-6))
-    view.add_item(RerollButton(job.id))
-    view.add_item(DeleteButton(job.id))
+    view.add_item(RerollButton(job.id))  # the first row: the same job, another strength or seed
+    for button in (RemixButton, UseAsInputButton, CompareButton, DeleteButton):
+        view.add_item(button(job.id))
     return view
 
 
@@ -80,18 +88,25 @@ def may_manage(interaction: discord.Interaction, job: Job) -> bool:
     return interaction.user.id == job.owner_id or bool(interaction.permissions.manage_messages)
 
 
-async def start_variation(interaction: discord.Interaction, parent: Job, **changes: Any) -> None:
-    """A new job from `parent`'s source and settings, replying to the message pressed."""
+async def allowed(interaction: discord.Interaction) -> bool:
+    """Whether the user may start a job here now; if not, they are told why, privately."""
     bot: RestyleBot = interaction.client  # type: ignore[assignment]
     refusal = await check_allowed(bot, interaction.guild_id, interaction.channel_id or 0, interaction.user.id)
     if refusal:
         await interaction.response.send_message(refusal, ephemeral=True)
+    return refusal is None
+
+
+async def start_variation(interaction: discord.Interaction, parent: Job, **changes: Any) -> None:
+    """A new job from `parent`'s source and settings, replying to the message pressed.
+
+    Nothing to download or check again: the parent's inputs passed every check already.
+    """
+    if not await allowed(interaction):
         return
     await interaction.response.defer()  # acknowledged; the status message replies to the result
     fields = {
-        "owner_id": interaction.user.id,
-        "guild_id": interaction.guild_id,
-        "channel_id": interaction.channel_id,
+        **reply_fields(interaction, interaction.message.id if interaction.message else None),
         "parent_id": parent.id,
         "kind": "variation",
         "mode": parent.mode,
@@ -103,11 +118,9 @@ async def start_variation(interaction: discord.Interaction, parent: Job, **chang
         "source_hash": parent.source_hash,
         "mask_hash": parent.mask_hash,
         "style_hash": parent.style_hash,
-        "ephemeral": False,
-        "reply_to_message_id": interaction.message.id if interaction.message else None,
-        "upload_limit": interaction.filesize_limit,
         "warnings": [w for w in parent.warnings if "strength" not in w],
     }
+    bot: RestyleBot = interaction.client  # type: ignore[assignment]
     await submit(bot, Job(**{**fields, **changes}))
 
 
@@ -137,16 +150,44 @@ class StrengthButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:
             await start_variation(interaction, parent, strength=self.strength)
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:{_ID}:reroll"):
-    """The same job with a new seed."""
+class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?!)"):
+    """A button acting on one job, custom_id `job:<id>:<action>`.
+
+    Subclasses name the action and the look in the class statement, and write `callback`:
+    `class RerollButton(JobButton, action="reroll", label="Re-roll", emoji="🎲")`. The base itself
+    matches nothing and is never registered.
+    """
+
+    action: ClassVar[str]
+    button_label: ClassVar[str]
+    button_style: ClassVar[discord.ButtonStyle]
+    button_emoji: ClassVar[str | None]
+
+    def __init_subclass__(
+        cls,
+        *,
+        action: str,
+        label: str,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        emoji: str | None = None,
+    ) -> None:
+        super().__init_subclass__(template=rf"job:{_ID}:{re.escape(action)}")
+        cls.action, cls.button_label, cls.button_style, cls.button_emoji = action, label, style, emoji
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        super().__init__(discord.ui.Button(label="Re-roll", emoji="🎲", custom_id=f"job:{job_id}:reroll"))
+        custom_id = f"job:{job_id}:{self.action}"
+        super().__init__(
+            discord.ui.Button(label=self.button_label, style=self.button_style, emoji=self.button_emoji, custom_id=custom_id)
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
         return cls(match["job"])
+
+
+class RerollButton(JobButton, action="reroll", label="Re-roll", emoji="🎲"):
+    """The same job with a new seed."""
 
     async def callback(self, interaction: discord.Interaction) -> None:
         parent = await load_job(interaction, self.job_id)
@@ -154,18 +195,56 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:{_
             await start_variation(interaction, parent, kind="reroll", seed=secrets.randbelow(2**32))
 
 
-class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:{_ID}:delete"):
+class RemixButton(JobButton, action="remix", label="Remix", emoji="🎛️"):
+    """A modal with the job's prompt, mode and strength; the new job starts from the same source."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        parent = await load_job(interaction, self.job_id)
+        if parent is not None and await allowed(interaction):
+            await interaction.response.send_modal(RemixModal(parent, interaction.user.id))
+
+
+class UseAsInputButton(JobButton, action="use", label="Use as input", emoji="⤵️"):
+    """A modal with the job's prompt; the new job starts from this job's result."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        parent = await load_job(interaction, self.job_id)
+        if parent is None or not await allowed(interaction):
+            return
+        if parent.result_hash is None:
+            await interaction.response.send_message("That job has no result yet.", ephemeral=True)
+            return
+        bot: RestyleBot = interaction.client  # type: ignore[assignment]
+        settings = await asyncio.to_thread(store.get_settings, bot.db, interaction.guild_id or 0)
+        await interaction.response.send_modal(UseAsInputModal(parent, interaction.user.id, settings.default_mode))
+
+
+class CompareButton(JobButton, action="compare", label="Compare", emoji="↔️"):
+    """A private reply with the source and the result side by side."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        job = await load_job(interaction, self.job_id)
+        if job is None:
+            return
+        if job.result_hash is None:
+            await interaction.response.send_message("That job has no result yet.", ephemeral=True)
+            return
+        # Decoding, resizing and encoding two images can take longer than the 3 seconds Discord waits.
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        bot: RestyleBot = interaction.client  # type: ignore[assignment]
+        try:
+            upload = await asyncio.to_thread(comparison, bot.config.images_dir, job, interaction.filesize_limit)
+        except (store.NotFoundError, InputError):
+            await interaction.edit_original_response(
+                content="The images of that job are no longer stored, or cannot be read."
+            )
+            return
+        file = discord.File(io.BytesIO(upload.data), filename=upload.filename)
+        await interaction.edit_original_response(content=f"Source and result of job `{job.id}`.", attachments=[file])
+
+
+class DeleteButton(JobButton, action="delete", label="Delete", style=discord.ButtonStyle.danger):
     """Remove the result message (owner, or Manage Messages)."""
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        super().__init__(
-            discord.ui.Button(label="Delete", style=discord.ButtonStyle.danger, custom_id=f"job:{job_id}:delete")
-        )
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
-        return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await load_job(interaction, self.job_id)
@@ -179,16 +258,8 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:{_
             await interaction.message.delete()
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:{_ID}:cancel"):
+class CancelButton(JobButton, action="cancel", label="Cancel"):
     """Stop a queued or running job (owner, or Manage Messages)."""
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        super().__init__(discord.ui.Button(label="Cancel", custom_id=f"job:{job_id}:cancel"))
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
-        return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await load_job(interaction, self.job_id)
@@ -204,7 +275,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:{_
         await interaction.response.send_message("Cancelling…", ephemeral=True)
 
 
-DYNAMIC_ITEMS = (StrengthButton, RerollButton, DeleteButton, CancelButton)
+DYNAMIC_ITEMS = (StrengthButton, RerollButton, RemixButton, UseAsInputButton, CompareButton, DeleteButton, CancelButton)
 
 
 class Buttons(commands.Cog):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import store
 from bot.jobs import JobState
 from engine.provenance import read_provenance
-from tests.bot.conftest import COFFEE, delivered, gate_renders, run, running_bot
+from tests.bot.conftest import COFFEE, delivered, gate_renders, private_text, run, running_bot
 from tests.fakediscord import CallbackType, FakeDiscord, FakeUser, fast_discord_retries
 
 
@@ -89,7 +89,7 @@ def test_bad_inputs_get_a_private_message_and_nothing_runs(tmp_path):
             for options, message in cases:
                 interaction = await restyle(fake, **options)
                 await interaction.wait_callback()
-                text = await fake.wait_for(lambda i=interaction: _private_text(i), timeout=10)
+                text = await fake.wait_for(lambda i=interaction: private_text(i), timeout=10)
                 outcomes.append((message, text, interaction))
             return outcomes, store.recent_jobs(bot.db, limit=5)
 
@@ -100,15 +100,6 @@ def test_bad_inputs_get_a_private_message_and_nothing_runs(tmp_path):
         assert text[0].isupper() and text.endswith(".") and not text.endswith("..")
         assert "Traceback" not in text
         assert interaction.original is None or interaction.original.deleted or interaction.original.ephemeral
-
-
-def _private_text(interaction) -> str | None:
-    if interaction.callback and interaction.callback.type == CallbackType.CHANNEL_MESSAGE:
-        return interaction.callback.data.get("content")
-    for followup in interaction.followups:
-        if followup.ephemeral:
-            return followup.content
-    return None
 
 
 def test_limits_and_channels_are_enforced(tmp_path):

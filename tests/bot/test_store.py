@@ -794,3 +794,10 @@ def test_only_the_store_imports_sqlite_utils() -> None:
             if any(name.split(".")[0] == "sqlite_utils" for name in _runtime_imports(tree)):
                 importers.append(path.relative_to(ROOT).as_posix())
     assert importers == ["bot/store.py"]
+
+
+def test_find_job_by_result_message(db: Database) -> None:
+    shown = job_in(db, JobState.DELIVERED)  # claim_delivery gave it message 555
+    job_in(db, JobState.DONE)  # rendered, not posted: no message yet
+    assert store.find_job_by_result_message(db, 555) == shown
+    assert store.find_job_by_result_message(db, 556) is None
