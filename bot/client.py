@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot import store
 from bot.config import BotConfig
 from bot.delivery import Delivery
+from bot.jobs import GuildSettings
 from bot.runner import JobRunner
 from engine.worker import Engine
 
@@ -46,6 +48,18 @@ class RestyleBot(commands.Bot):
         self.delivery = Delivery(self, db, config.images_dir)
         self.runner = JobRunner(engine, db, config.images_dir, self.delivery)
         self.resumed = asyncio.Event()
+        self._guild_settings: dict[int, GuildSettings] = {}
+
+    async def guild_settings(self, guild_id: int | None) -> GuildSettings:
+        """A guild's settings, from memory after the first read: read before every acknowledgement."""
+        key = guild_id or 0
+        if key not in self._guild_settings:
+            self._guild_settings[key] = await asyncio.to_thread(store.get_settings, self.db, key)
+        return self._guild_settings[key]
+
+    def forget_guild_settings(self, guild_id: int | None) -> None:
+        """Drop the remembered settings after a change, so the next read sees it."""
+        self._guild_settings.pop(guild_id or 0, None)
 
     async def setup_hook(self) -> None:
         for extension in INITIAL_EXTENSIONS:

@@ -215,7 +215,7 @@ class UseAsInputButton(JobButton, action="use", label="Use as input", emoji="⤵
             await interaction.response.send_message("That job has no result yet.", ephemeral=True)
             return
         bot: RestyleBot = interaction.client  # type: ignore[assignment]
-        settings = await asyncio.to_thread(store.get_settings, bot.db, interaction.guild_id or 0)
+        settings = await bot.guild_settings(interaction.guild_id)
         await interaction.response.send_modal(UseAsInputModal(parent, interaction.user.id, settings.default_mode))
 
 

@@ -70,7 +70,7 @@ class ContextMenu(commands.Cog):
         parent = None
         if self.bot.user is not None and message.author.id == self.bot.user.id:  # only the bot posts results
             parent = await asyncio.to_thread(store.find_job_by_result_message, self.bot.db, message.id)
-        settings = await asyncio.to_thread(store.get_settings, self.bot.db, interaction.guild_id or 0)
+        settings = await self.bot.guild_settings(interaction.guild_id)
         if parent is not None:
             # Start from the job that made this result; a fill job's mask belongs to its own source.
             mode = parent.mode if parent.mode in GUILD_MODES else settings.default_mode

@@ -284,7 +284,7 @@ class Info(commands.Cog):
     async def help(self, interaction: discord.Interaction) -> None:
         settings = None
         if interaction.guild_id is not None:
-            settings = await asyncio.to_thread(store.get_settings, self.bot.db, interaction.guild_id)
+            settings = await self.bot.guild_settings(interaction.guild_id)
         embed = help_embed(command_lines(self.bot.tree, interaction.guild_id), settings)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

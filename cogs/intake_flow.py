@@ -22,7 +22,7 @@ import discord
 from bot import store
 from bot.intake import fetch_image
 from bot.jobs import Job
-from bot.submit import TOKEN_LIFETIME, check_allowed, submit
+from bot.submit import TOKEN_LIFETIME, channel_refusal, limit_refusal, submit
 from engine.errors import InputError
 from engine.images import ImageLimits, load_image
 from engine.render import MAX_PROMPT_CHARS, check_request
@@ -117,11 +117,12 @@ async def intake_and_submit(bot: RestyleBot, interaction: discord.Interaction, a
     except InputError as exc:
         await interaction.response.send_message(sentence(str(exc)), ephemeral=True)
         return None
-    refusal = await check_allowed(bot, interaction.guild_id, interaction.channel_id or 0, interaction.user.id)
+    # No waiting on threads or the database before the acknowledgement: settings come from memory.
+    settings = await bot.guild_settings(interaction.guild_id)
+    refusal = channel_refusal(settings, interaction.channel_id or 0)
     if refusal:
         await interaction.response.send_message(refusal, ephemeral=True)
         return None
-    settings = await asyncio.to_thread(store.get_settings, bot.db, interaction.guild_id or 0)
 
     # 2. Acknowledge within 3 seconds, whatever the queue holds or the downloads take
     pressed = interaction.message  # a button, or a modal a button opened
@@ -134,6 +135,11 @@ async def intake_and_submit(bot: RestyleBot, interaction: discord.Interaction, a
         deferred = await interaction.response.defer()
     else:  # private while checking when the result goes to the channel
         deferred = await interaction.response.defer(thinking=True, ephemeral=in_channel or not settings.public_results)
+
+    refusal = await limit_refusal(bot, settings, interaction.user.id)
+    if refusal:
+        await refuse_after_defer(interaction, refusal, keep_original=quiet)
+        return None
 
     # 3. Load the images, then check the whole request as the engine will
     mode = ask.mode or settings.default_mode

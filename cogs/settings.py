@@ -154,6 +154,7 @@ class Settings(commands.Cog):
         except (ValueError, TypeError) as exc:
             await interaction.response.send_message(f"Nothing was changed: {exc}.", ephemeral=True)
             return
+        self.bot.forget_guild_settings(interaction.guild_id)  # the bot reads settings from memory
         await interaction.response.send_message(
             "Saved." if changing else None, embed=settings_embed(settings), ephemeral=True
         )

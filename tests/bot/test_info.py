@@ -53,7 +53,9 @@ def test_queue_lists_your_waiting_jobs_with_their_place_and_eta(tmp_path):
             bobs = await restyle(fake, user=fake.bob)
             bobs_job = await fake.wait_for(lambda: store.recent_jobs(bot.db, owner_id=fake.bob.id, limit=1))
             await fake.wait_for(lambda: store.get_job(bot.db, bobs_job[0].id).state is JobState.RUNNING)
-            waiting = [await restyle(fake), await restyle(fake, mode="canny")]
+            waiting = [await restyle(fake)]
+            await fake.wait_for(lambda: store.active_count(bot.db, fake.alice.id) == 1)  # stored first, queued first
+            waiting.append(await restyle(fake, mode="canny"))
             await fake.wait_for(lambda: store.active_count(bot.db, fake.alice.id) == 2)
             alices_queue = await slash(fake, fake.alice, "queue")
             bobs_queue = await slash(fake, fake.bob, "queue")

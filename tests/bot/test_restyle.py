@@ -119,13 +119,15 @@ def test_limits_and_channels_are_enforced(tmp_path):
                 fake.alice, "restyle", {"image": fake.add_attachment(COFFEE, "b.jpg", "image/jpeg")}, channel=other
             )
             await second.wait_callback()
+            refusal = await fake.wait_for(lambda: private_text(second), timeout=10)
             gate.set()
             await fake.wait_for(lambda: delivered(first), timeout=30)
-            return wrong_channel, second
+            return wrong_channel, second, refusal
 
-    wrong_channel, second = run(main())
+    wrong_channel, second, refusal = run(main())
     assert "not enabled in this channel" in wrong_channel.callback.data["content"]
-    assert "already have 1 jobs queued or running (the limit is 1)" in second.callback.data["content"]
+    assert "already have 1 jobs queued or running (the limit is 1)" in refusal
+    assert second.original is None or second.original.deleted  # the deferred "thinking" message is gone
 
 
 def test_cancel_is_for_the_owner_or_a_moderator(tmp_path):
