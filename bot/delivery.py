@@ -89,7 +89,7 @@ class Delivery:
         #: Set by the buttons cog: the result's buttons, and the Cancel button while a job runs.
         self.result_view: Callable[[Job], discord.ui.View] | None = None
         self.running_view: Callable[[Job], discord.ui.View] | None = None
-        self.render_embed: Callable[[Job, str | None], discord.Embed] | None = None
+        self.render_embed: Callable[[Job, str | None, Job | None], discord.Embed] | None = None
 
     # --- where to send ---------------------------------------------------------------------------
 
@@ -154,7 +154,8 @@ class Delivery:
         png = await asyncio.to_thread(store.read_image, self.images_dir, job.result_hash)
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
         upload = await asyncio.to_thread(fit_upload, png, limit, f"restyle-{job.id}")
-        embed = self.render_embed(job, upload.note) if self.render_embed else None
+        parent = await asyncio.to_thread(store.find_job, self.db, job.parent_id) if job.parent_id else None
+        embed = self.render_embed(job, upload.note, parent) if self.render_embed else None
         if embed is not None:
             embed.set_image(url=f"attachment://{upload.filename}")
         view = self.result_view(job) if self.result_view else None

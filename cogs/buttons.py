@@ -40,7 +40,7 @@ _ID = r"(?P<job>[A-Za-z0-9_-]{10})"
 # --- what the result looks like -----------------------------------------------------------------
 
 
-def render_embed(job: Job, note: str | None) -> discord.Embed:
+def render_embed(job: Job, note: str | None, parent: Job | None = None) -> discord.Embed:
     """The result's embed: prompt, mode, strength, seed, time, who asked, the parent, tips."""
     title = f"{job.mode}{' (fast)' if job.fast else ''} · strength {job.strength:g}"
     embed = discord.Embed(title=title, description=job.prompt or "*no prompt*", colour=discord.Colour.blurple())
@@ -49,7 +49,10 @@ def render_embed(job: Job, note: str | None) -> discord.Embed:
     if total is not None:
         embed.add_field(name="Time", value=f"{total:.1f} s")
     embed.add_field(name="Asked by", value=f"<@{job.owner_id}>")
-    if job.parent_id:
+    if parent is not None and parent.result_message_id and parent.guild_id and not parent.ephemeral:
+        url = f"https://discord.com/channels/{parent.guild_id}/{parent.channel_id}/{parent.result_message_id}"
+        embed.add_field(name="From", value=f"[job `{parent.id}`]({url})")
+    elif job.parent_id:
         embed.add_field(name="From", value=f"job `{job.parent_id}`")
     for tip in [*job.warnings, *([note] if note else [])]:
         embed.add_field(name="Tip", value=tip, inline=False)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot import store
 from bot.jobs import JobState
 from engine.provenance import read_provenance
 from tests.bot.conftest import COFFEE, delivered, gate_renders, private_text, run, running_bot
+from tests.conftest import ASSETS
 from tests.fakediscord import CallbackType, FakeDiscord, FakeUser, fast_discord_retries
 
 
@@ -66,6 +69,8 @@ def test_a_teammate_varies_the_result_and_the_lineage_grows(tmp_path):
     assert child.source_hash == parent.source_hash and child.prompt == parent.prompt
     assert child_message.message_reference["message_id"] == first.id  # replies to the message it came from
     assert child_message.attachments and child_message.embeds[0]["title"] == "redux · strength 0.3"
+    parent_link = next(f["value"] for f in child_message.embeds[0]["fields"] if f["name"] == "From")
+    assert parent_link.endswith(f"/{parent.channel_id}/{first.id})")  # a jump link to the parent's result
     assert grandchild.result_seed != child.result_seed and grandchild.strength == 0.3
     assert [j.id for j in lineage] == [parent.id, child.id, grandchild.id]
 
@@ -239,3 +244,87 @@ def test_a_gateway_drop_during_a_job_still_ends_in_one_delivery(tmp_path):
 
     _result, messages = run(main())
     assert len([m for m in messages if m.attachments]) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"mode": "canny"},
+        {"mode": "depth", "style": "portrait"},
+        {"mode": "kontext", "prompt": "make it red"},
+        {"fast": True, "strength": 0.9},
+    ],
+)
+def test_every_mode_through_restyle(tmp_path, options):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            extra = dict(options)
+            if extra.get("style") == "portrait":
+                extra["style"] = fake.add_attachment((ASSETS / "astronaut.jpg").read_bytes(), "style.jpg", "image/jpeg")
+            interaction = await restyle(fake, **extra)
+            result = await fake.wait_for(lambda: delivered(interaction, bot.db), timeout=30)
+            return result, store.recent_jobs(bot.db, limit=1)[0]
+
+    result, job = run(main())
+    parameters, data = read_provenance(result.attachments[0].data)
+    assert data["job"]["mode"] == job.mode == options.get("mode", "redux")
+    assert (job.style_hash is not None) == ("style" in options)
+    assert job.fast == options.get("fast", False) and ("schnell" in parameters) == job.fast
+
+
+def test_the_status_shows_progress_before_the_result(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            interaction = await restyle(fake)
+            result = await fake.wait_for(lambda: delivered(interaction, bot.db), timeout=30)
+            return [edit.changes.get("content") for edit in result.edits]
+
+    contents = run(main())
+    assert "Rendering…" in contents
+    assert any(c and "4/4" in c and "█" in c for c in contents)  # the bar at the last step
+    assert contents[-1] == ""  # then the result replaced the status text
+
+
+def test_buttons_keep_working_after_a_restart(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake:
+            async with running_bot(fake, tmp_path) as bot:
+                interaction = await restyle(fake)
+                result = await fake.wait_for(lambda: delivered(interaction, bot.db), timeout=30)
+                job = store.recent_jobs(bot.db, limit=1)[0]
+            async with running_bot(fake, tmp_path) as bot:  # a new process would hold no view state either
+                click = await fake.click(fake.bob, result, f"job:{job.id}:s90")
+                await click.wait_callback()
+                child = await fake.wait_for(
+                    lambda: next((j for j in store.children(bot.db, job.id) if j.state is JobState.DELIVERED), None),
+                    timeout=30,
+                )
+            return child
+
+    child = run(main())
+    assert child.strength == 0.9 and child.owner_id != 0
+
+
+def test_attachment_caps_are_checked_before_and_while_downloading(tmp_path):
+    from engine.images import ImageLimits
+
+    async def main():
+        limits = ImageLimits(max_bytes=len(COFFEE) - 1, max_pixels=250 * 250)
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path, limits=limits) as bot:
+            texts = []
+            too_big = fake.add_attachment(COFFEE, "big.jpg", "image/jpeg")
+            lying = {**fake.add_attachment(COFFEE, "lying.jpg", "image/jpeg"), "size": 1000, "width": 10, "height": 10}
+            huge = {**fake.add_attachment(COFFEE[:100], "huge.png", "image/png"), "width": 9000, "height": 9000}
+            for attachment in (too_big, lying, huge):
+                interaction = await fake.slash(fake.alice, "restyle", {"image": attachment})
+                texts.append(await fake.wait_for(lambda i=interaction: private_text(i), timeout=10))
+            fetched = {r.path for r in fake.requests if r.method == "GET" and "/attachments/" in r.path}
+            return texts, fetched, too_big, huge, store.recent_jobs(bot.db, limit=3)
+
+    texts, fetched, too_big, huge, jobs = run(main())
+    assert "over the" in texts[0] and "MB limit" in texts[0]
+    assert "over the" in texts[1]  # the declared size lied: stopped while streaming
+    assert "9000x9000 = 81.0 MP, over the 0.1 MP limit" in texts[2]
+    assert not any(too_big["url"].endswith(path) for path in fetched)  # refused from the declared size
+    assert not any(huge["url"].endswith(path) for path in fetched)
+    assert jobs == []
