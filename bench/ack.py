@@ -27,37 +27,13 @@ sys.path[0] = str(ROOT)  # this file's folder holds an engine.py too
 
 from bot import store
 from bot.jobs import JobState
+from tests.bot.process import start_bot_process
 from tests.fakediscord import FakeDiscord, FakeUser
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-async def start_bot(fake: FakeDiscord, data_dir: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "RESTYLE_"))}
-    env.update(
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
-        RESTYLE_PRESET="tiny",
-        RESTYLE_DEVICE="cpu",
-        RESTYLE_DATA_DIR=str(data_dir),
-        RESTYLE_GUILD_IDS=str(fake.guild.id),
-        TRANSFORMERS_VERBOSITY="error",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=env,
-        cwd=data_dir,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await fake.wait_for(lambda: fake.commands(fake.guild) and fake.gateway_stats.identifies, timeout=120)
-    return process
 
 
 def delivered_at(interaction) -> float | None:
@@ -76,7 +52,7 @@ async def bench(commands: int, users: int) -> None:
         async with FakeDiscord(users=people, callback_deadline=None) as fake:
             db = store.open_db(data_dir / "restyle.db")
             store.update_settings(db, fake.guild.id, per_user_limit=commands)  # measure load, not refusals
-            bot = await start_bot(fake, data_dir)
+            bot = await start_bot_process(fake, data_dir)
             try:
                 # One warm-up job so model building is not in the figures.
                 warm = await fake.slash(

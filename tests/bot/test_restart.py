@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 from bot import store
 from bot.jobs import Job, JobState
 from tests.bot.conftest import COFFEE, delivered, run, running_bot
+from tests.bot.process import start_bot_process
 from tests.fakediscord import FakeDiscord
+
+#: a render of a few seconds: time to kill the bot mid-job
+SLOW = {"RESTYLE_PIXEL_BUDGET": str(256 * 256)}
 
 
 def with_attachments(fake: FakeDiscord) -> list:
@@ -76,40 +78,10 @@ def test_restart_resumes_queued_and_running_jobs_and_delivers_each_result_once(t
     assert len(mentions) == 3  # no token: channel messages that mention the owner
 
 
-def bot_process(fake: FakeDiscord, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "RESTYLE_"))}
-    env.update(
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
-        RESTYLE_PRESET="tiny",
-        RESTYLE_DEVICE="cpu",
-        RESTYLE_DATA_DIR=str(data_dir),
-        RESTYLE_GUILD_IDS=str(fake.guild.id),
-        RESTYLE_PIXEL_BUDGET=str(256 * 256),  # a render of a few seconds: time to kill it mid-job
-    )
-    return env
-
-
-async def start_bot(fake: FakeDiscord, data_dir: Path) -> asyncio.subprocess.Process:
-    identified = fake.gateway_stats.identifies + fake.gateway_stats.resumes
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=bot_process(fake, data_dir),
-        cwd=data_dir,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    await fake.wait_for(lambda: fake.gateway_stats.identifies + fake.gateway_stats.resumes > identified, timeout=60)
-    return process
-
-
 def test_kill_9_mid_job_then_restart_delivers_exactly_once(tmp_path):
     async def main():
         async with FakeDiscord() as fake:
-            first = await start_bot(fake, tmp_path)
+            first = await start_bot_process(fake, tmp_path, **SLOW)
             await fake.wait_for(lambda: fake.commands(fake.guild), timeout=30)
             image = fake.add_attachment(COFFEE, "coffee.jpg", "image/jpeg")
             interaction = await fake.slash(fake.alice, "restyle", {"image": image, "prompt": "a cup of tea"})
@@ -120,13 +92,13 @@ def test_kill_9_mid_job_then_restart_delivers_exactly_once(tmp_path):
             db = store.open_db(tmp_path / "restyle.db")
             before = store.recent_jobs(db, limit=1)[0]
 
-            second = await start_bot(fake, tmp_path)
+            second = await start_bot_process(fake, tmp_path, **SLOW)
             result = await fake.wait_for(lambda: delivered(interaction, db), timeout=90)
             after = store.get_job(db, before.id)
             second.send_signal(signal.SIGKILL)
             await second.wait()
 
-            third = await start_bot(fake, tmp_path)  # nothing left to do
+            third = await start_bot_process(fake, tmp_path, **SLOW)  # nothing left to do
             await asyncio.sleep(2)
             third.send_signal(signal.SIGKILL)
             await third.wait()
