@@ -262,6 +262,12 @@ def _add_upload_limit(db: Database) -> None:
     db.table("jobs").add_column("upload_limit", int)
 
 
+@MIGRATIONS(name="0004_jobs_result_message_index")
+def _index_result_message(db: Database) -> None:
+    # The context menu finds the job behind a result message it was used on.
+    db.table("jobs").create_index(["result_message_id"], if_not_exists=True)
+
+
 def open_db(path: str | Path) -> Database:
     """Open (or create) the bot's database file and bring its schema up to date.
 

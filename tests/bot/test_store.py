@@ -25,6 +25,7 @@ RESULT = hashlib.sha256(b"result").hexdigest()
 FIRST_MIGRATION = "0001_jobs_and_guild_settings"
 SECOND_MIGRATION = "0002_jobs_reply_to_message_id"
 THIRD_MIGRATION = "0003_jobs_upload_limit"
+FOURTH_MIGRATION = "0004_jobs_result_message_index"
 
 
 @pytest.fixture
@@ -580,10 +581,12 @@ def test_schema_has_the_tables_and_indexes(db: Database) -> None:
 def test_migrate_applies_everything_once(db_path: Path) -> None:
     db = raw_database(db_path)
     try:
-        assert store.migrate(db) == [FIRST_MIGRATION, SECOND_MIGRATION, THIRD_MIGRATION]
+        everything = [FIRST_MIGRATION, SECOND_MIGRATION, THIRD_MIGRATION, FOURTH_MIGRATION]
+        assert store.migrate(db) == everything
         assert store.migrate(db) == []
         recorded = [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY id")]
-        assert recorded == [FIRST_MIGRATION, SECOND_MIGRATION, THIRD_MIGRATION]
+        assert recorded == everything
+        assert any(index.columns == ["result_message_id"] for index in db.table("jobs").indexes)
     finally:
         db.close()
 
