@@ -328,3 +328,22 @@ def test_attachment_caps_are_checked_before_and_while_downloading(tmp_path):
     assert not any(too_big["url"].endswith(path) for path in fetched)  # refused from the declared size
     assert not any(huge["url"].endswith(path) for path in fetched)
     assert jobs == []
+
+
+def test_delete_is_for_the_owner_or_a_moderator(tmp_path):
+    async def main():
+        carol = FakeUser("carol")
+        async with FakeDiscord(users=[carol]) as fake, running_bot(fake, tmp_path) as bot:
+            interaction = await restyle(fake, user=fake.bob)
+            result = await fake.wait_for(lambda: delivered(interaction, bot.db), timeout=30)
+            job = store.recent_jobs(bot.db, limit=1)[0]
+            stranger = await fake.click(carol, result, f"job:{job.id}:delete")
+            refusal = await fake.wait_for(lambda: private_text(stranger), timeout=10)
+            kept = not result.deleted
+            moderator = await fake.click(fake.alice, result, f"job:{job.id}:delete")  # Manage Messages
+            await moderator.wait_callback()
+            await fake.wait_for(lambda: result.deleted, timeout=10)
+            return refusal, kept
+
+    refusal, kept = run(main())
+    assert "Only the job's owner or a moderator" in refusal and kept
