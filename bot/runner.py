@@ -63,14 +63,27 @@ class JobRunner:
 
     # --- starting --------------------------------------------------------------------------------
 
-    async def start(self, job: Job) -> None:
-        """Queue a stored job on the engine and follow it in a background task."""
-        request = await asyncio.to_thread(self._request, job)
-        handle = self.engine.submit(request, owner=str(job.owner_id), job_id=job.id)
+    async def start(self, job: Job) -> bool:
+        """Queue a stored job on the engine and follow it in a background task.
+
+        A job the engine refuses (its images gone from disk, a request the engine finds bad, an
+        engine shutting down) is marked FAILED and its owner told, rather than left QUEUED.
+
+        :returns: False when the job could not start
+        """
+        try:
+            request = await asyncio.to_thread(self._request, job)
+            handle = self.engine.submit(request, owner=str(job.owner_id), job_id=job.id)
+        except (InputError, JobFailed) as exc:
+            log.warning("job %s could not start: %s", job.id, exc)
+            failed = await asyncio.to_thread(store.mark_failed, self.db, job.id, str(exc))
+            await self._finish(failed)
+            return False
         self.handles[job.id] = handle
         task = asyncio.create_task(self._follow(job, handle), name=f"job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     async def resume(self) -> tuple[int, int]:
         """After a restart: run queued and running jobs again, deliver what finished undelivered."""
@@ -78,11 +91,7 @@ class JobRunner:
         for job in pending:
             if job.state is JobState.RUNNING:
                 job = await asyncio.to_thread(store.requeue, self.db, job.id)
-            try:
-                await self.start(job)
-            except InputError as exc:  # its images went missing from disk
-                failed = await asyncio.to_thread(store.mark_failed, self.db, job.id, str(exc))
-                await self.delivery.notify(failed)
+            await self.start(job)
         undelivered = await asyncio.to_thread(store.undelivered, self.db)
         for job in undelivered:
             await self._finish(job)

@@ -108,3 +108,20 @@ def test_kill_9_mid_job_then_restart_delivers_exactly_once(tmp_path):
     assert before.state is JobState.RUNNING
     assert after.state is JobState.DELIVERED and after.attempts == 2
     assert len(messages) == 1 and messages[0].id == result.id
+
+
+def test_a_job_whose_source_is_gone_fails_with_a_notice_instead_of_waiting(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            missing = "0" * 64  # a source that is not in the image store
+            job = store.create_job(
+                bot.db, Job(owner_id=fake.alice.id, guild_id=fake.guild.id, channel_id=fake.channel.id, source_hash=missing)
+            )
+            started = await bot.runner.start(job)
+            notice = await fake.wait_for(lambda: next((m for m in fake.messages() if "did not work" in m.content), None))
+            return started, store.get_job(bot.db, job.id), notice
+
+    started, job, notice = run(main())
+    assert started is False
+    assert job.state is JobState.FAILED and job.notified_at is not None
+    assert "no longer stored" in job.error and f"<@{job.owner_id}>" in notice.content
