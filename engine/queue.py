@@ -18,7 +18,6 @@ times is not passed over again.
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict, deque
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -81,16 +80,10 @@ class FairQueue:
         candidates = self.candidates()
         if not candidates:
             return None
-        chosen = candidates[0]
-        if chosen.model not in loaded:
-            for index, job in enumerate(candidates):
-                if any(ahead.skips >= self.max_skips for ahead in candidates[:index]):
-                    break
-                if job.model in loaded:
-                    for ahead in candidates[:index]:
-                        ahead.skips += 1
-                    chosen = job
-                    break
+        skips: dict[str, int] = {}
+        chosen = self._choose(candidates, loaded, skips)
+        for job in candidates:
+            job.skips = skips.get(job.id, job.skips)
         line = self._lines[chosen.owner]
         line.popleft()
         if not line:
@@ -99,13 +92,43 @@ class FairQueue:
         self._last_served[chosen.owner] = self._serves
         return chosen
 
+    def _choose(self, candidates: list[QueuedJob], loaded: Collection[str], skips: dict[str, int]) -> QueuedJob:
+        """The fair first candidate, or one whose model is loaded when nobody ahead of it has been
+        passed over `max_skips` times; counts the new passes in `skips` (job id -> count)."""
+        if candidates[0].model in loaded:
+            return candidates[0]
+        for index, job in enumerate(candidates):
+            ahead = candidates[:index]
+            if any(skips.get(a.id, a.skips) >= self.max_skips for a in ahead):
+                break
+            if job.model in loaded:
+                for a in ahead:
+                    skips[a.id] = skips.get(a.id, a.skips) + 1
+                return job
+        return candidates[0]
+
     def plan(self, loaded: Iterable[str] = ()) -> list[str]:
         """Job ids in the order they would run if nothing else arrived; the last job's model is
-        assumed loaded after it runs."""
-        trial = copy.deepcopy(self)
+        assumed loaded after it runs. The queue itself is not changed.
+
+        Called on every push and pop to update queue positions, so it simulates on light copies
+        (the lines and counters, not the jobs) rather than deep-copying the queue.
+        """
+        lines = {owner: deque(line) for owner, line in self._lines.items()}
+        last_served = dict(self._last_served)
+        serves = self._serves
+        skips: dict[str, int] = {}
         loaded_now = set(loaded)
         order = []
-        while (job := trial.pop(loaded_now)) is not None:
-            order.append(job.id)
-            loaded_now = {job.model}
+        while lines:
+            candidates = sorted((line[0] for line in lines.values()), key=lambda j: (last_served.get(j.owner, 0), j.seq))
+            chosen = self._choose(candidates, loaded_now, skips)
+            line = lines[chosen.owner]
+            line.popleft()
+            if not line:
+                del lines[chosen.owner]
+            serves += 1
+            last_served[chosen.owner] = serves
+            order.append(chosen.id)
+            loaded_now = {chosen.model}
         return order

@@ -96,3 +96,20 @@ def test_plan_predicts_the_pop_order_without_changing_the_queue():
 def test_bad_max_skips():
     with pytest.raises(ValueError, match="max_skips"):
         FairQueue(max_skips=-1)
+
+
+def test_plan_matches_popping_with_affinity_and_skips():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(50):
+        q = FairQueue(max_skips=2)
+        for i in range(rng.randint(1, 40)):
+            q.push(QueuedJob(f"j{i}", owner=rng.choice("abcde"), model=rng.choice(["dev", "canny", "fill"])))
+        loaded = {rng.choice(["dev", "canny", "fill"])}
+        planned = q.plan(loaded)
+        popped = []
+        while (job := q.pop(loaded)) is not None:
+            popped.append(job.id)
+            loaded = {job.model}
+        assert planned == popped
