@@ -18,6 +18,7 @@ times is not passed over again.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict, deque
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -112,23 +113,33 @@ class FairQueue:
         assumed loaded after it runs. The queue itself is not changed.
 
         Called on every push and pop to update queue positions, so it simulates on light copies
-        (the lines and counters, not the jobs) rather than deep-copying the queue.
+        (the lines and counters, not the jobs), with the owners' turns in a heap: the full sorted
+        order is only needed when the fair choice's model is not loaded.
         """
         lines = {owner: deque(line) for owner, line in self._lines.items()}
-        last_served = dict(self._last_served)
+        turns = [(self._last_served.get(owner, 0), line[0].seq, owner) for owner, line in lines.items()]
+        heapq.heapify(turns)
         serves = self._serves
         skips: dict[str, int] = {}
         loaded_now = set(loaded)
         order = []
-        while lines:
-            candidates = sorted((line[0] for line in lines.values()), key=lambda j: (last_served.get(j.owner, 0), j.seq))
-            chosen = self._choose(candidates, loaded_now, skips)
+        while turns:
+            first = lines[turns[0][2]][0]
+            if first.model in loaded_now:
+                chosen = first
+                heapq.heappop(turns)
+            else:
+                candidates = [lines[owner][0] for _, _, owner in sorted(turns)]
+                chosen = self._choose(candidates, loaded_now, skips)
+                turns = [turn for turn in turns if turn[2] != chosen.owner]
+                heapq.heapify(turns)
             line = lines[chosen.owner]
             line.popleft()
-            if not line:
-                del lines[chosen.owner]
             serves += 1
-            last_served[chosen.owner] = serves
+            if line:
+                heapq.heappush(turns, (serves, line[0].seq, chosen.owner))
+            else:
+                del lines[chosen.owner]
             order.append(chosen.id)
             loaded_now = {chosen.model}
         return order
