@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -38,6 +39,7 @@ class RestyleBot(commands.Bot):
     engine: Engine
     delivery: Delivery
     runner: JobRunner
+    downloads: aiohttp.ClientSession | None = None
 
     def __init__(self, config: BotConfig, *, db: Database, engine: Engine, **options: object) -> None:
         intents = discord.Intents.default()
@@ -62,6 +64,8 @@ class RestyleBot(commands.Bot):
         self._guild_settings.pop(guild_id or 0, None)
 
     async def setup_hook(self) -> None:
+        # One session for attachment downloads: a new one per download costs a connection set-up.
+        self.downloads = aiohttp.ClientSession()
         for extension in INITIAL_EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -91,5 +95,7 @@ class RestyleBot(commands.Bot):
 
     async def close(self) -> None:
         await self.runner.close()
+        if self.downloads is not None:
+            await self.downloads.close()
         await self.engine.close()
         await super().close()

@@ -22,14 +22,22 @@ __all__ = ["fetch_image", "read_capped"]
 _CHUNK = 64 * 1024
 
 
-async def read_capped(attachment: discord.Attachment, max_bytes: int, *, label: str) -> bytes:
-    """The attachment's bytes, refusing it from its declared size and again while streaming."""
+async def read_capped(
+    attachment: discord.Attachment, max_bytes: int, *, label: str, session: aiohttp.ClientSession | None = None
+) -> bytes:
+    """The attachment's bytes, refusing it from its declared size and again while streaming.
+
+    :param session: a session to reuse (the bot keeps one: a new one per download costs a
+        connection set-up each time); None opens one for this download
+    """
     if attachment.size > max_bytes:
         raise InputError(f"{label} is {attachment.size / 2**20:.1f} MB, over the {max_bytes / 2**20:.1f} MB limit")
     if attachment.size == 0:
         raise InputError(f"{label} is empty (0 bytes)")
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(attachment.url) as response:
+    if session is None:
+        async with aiohttp.ClientSession() as own:
+            return await read_capped(attachment, max_bytes, label=label, session=own)
+    async with session.get(attachment.url, timeout=aiohttp.ClientTimeout(total=60)) as response:
         if response.status != 200:
             raise InputError(f"could not download the {label} (HTTP {response.status}): try attaching it again")
         chunks, total = [], 0
@@ -42,7 +50,11 @@ async def read_capped(attachment: discord.Attachment, max_bytes: int, *, label: 
 
 
 async def fetch_image(
-    attachment: discord.Attachment, limits: ImageLimits, *, label: str = "image"
+    attachment: discord.Attachment,
+    limits: ImageLimits,
+    *,
+    label: str = "image",
+    session: aiohttp.ClientSession | None = None,
 ) -> tuple[bytes, Image.Image]:
     """Download and decode one attachment; the decoding runs in a thread."""
     content_type = (attachment.content_type or "").split(";")[0]
@@ -55,6 +67,6 @@ async def fetch_image(
                 f"{label} is {attachment.width}x{attachment.height} = {pixels / 1e6:.1f} MP, over the "
                 f"{limits.max_pixels / 1e6:.1f} MP limit"
             )
-    data = await read_capped(attachment, limits.max_bytes, label=label)
+    data = await read_capped(attachment, limits.max_bytes, label=label, session=session)
     image = await asyncio.to_thread(load_image, data, limits, label=label)
     return data, image

@@ -275,7 +275,7 @@ async def _load(bot: RestyleBot, given: ImageInput, label: str) -> _Loaded:
     if isinstance(given, str):
         image = await asyncio.to_thread(_read_stored, bot.config.images_dir, given, limits, label)
         return _Loaded(image, given, None, "")
-    data, image = await fetch_image(given, limits, label=label)
+    data, image = await fetch_image(given, limits, label=label, session=bot.downloads)
     return _Loaded(image, None, data, _suffix(given))
 
 
