@@ -24,7 +24,7 @@ from bot import store
 from bot.compare import comparison
 from bot.jobs import Job, JobState
 from bot.submit import check_allowed, submit
-from cogs.intake_flow import reply_fields
+from cogs.intake_flow import reply_fields, token_fields
 from cogs.modals import RemixModal, UseAsInputModal
 from engine.errors import InputError
 
@@ -107,9 +107,20 @@ async def start_variation(interaction: discord.Interaction, parent: Job, **chang
     """
     if not await allowed(interaction):
         return
-    await interaction.response.defer()  # acknowledged; the status message replies to the result
+    bot: RestyleBot = interaction.client  # type: ignore[assignment]
+    settings = await bot.guild_settings(interaction.guild_id)
+    if parent.ephemeral or not settings.public_results:
+        # A private result stays private: the deferred response becomes the status, then the result.
+        deferred = await interaction.response.defer(thinking=True, ephemeral=True)
+        message_id = deferred.message_id if deferred is not None else None
+        if message_id is None:  # older API answers carry no message id
+            message_id = (await interaction.original_response()).id
+        where = token_fields(interaction, message_id, ephemeral=True)
+    else:
+        await interaction.response.defer()  # acknowledged; the status message replies to the result
+        where = reply_fields(interaction, interaction.message.id if interaction.message else None)
     fields = {
-        **reply_fields(interaction, interaction.message.id if interaction.message else None),
+        **where,
         "parent_id": parent.id,
         "kind": "variation",
         "mode": parent.mode,
@@ -123,7 +134,6 @@ async def start_variation(interaction: discord.Interaction, parent: Job, **chang
         "style_hash": parent.style_hash,
         "warnings": [w for w in parent.warnings if "strength" not in w],
     }
-    bot: RestyleBot = interaction.client  # type: ignore[assignment]
     await submit(bot, Job(**{**fields, **changes}))
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "reply_fields",
     "sentence",
     "tips",
+    "token_fields",
 ]
 
 log = logging.getLogger(__name__)
@@ -172,12 +173,7 @@ async def intake_and_submit(bot: RestyleBot, interaction: discord.Interaction, a
         if status_message_id is None:  # older API answers carry no message id
             status_message_id = (await interaction.original_response()).id
         delivery = {
-            **origin(interaction),
-            "interaction_id": interaction.id,
-            "interaction_token": interaction.token,
-            "token_expires_at": interaction.created_at.timestamp() + TOKEN_LIFETIME,
-            "ephemeral": not settings.public_results,
-            "status_message_id": status_message_id,
+            **token_fields(interaction, status_message_id, ephemeral=not settings.public_results),
             "reply_to_message_id": reply_to,
         }
     job = Job(
@@ -208,6 +204,19 @@ def origin(interaction: discord.Interaction) -> dict[str, Any]:
         "guild_id": interaction.guild_id,
         "channel_id": interaction.channel_id,
         "upload_limit": interaction.filesize_limit,
+    }
+
+
+def token_fields(interaction: discord.Interaction, status_message_id: int | None, *, ephemeral: bool) -> dict[str, Any]:
+    """Job fields for a job whose status message is the interaction's deferred response: edited, and
+    then turned into the result, through the interaction's token while it lives."""
+    return {
+        **origin(interaction),
+        "interaction_id": interaction.id,
+        "interaction_token": interaction.token,
+        "token_expires_at": interaction.created_at.timestamp() + TOKEN_LIFETIME,
+        "ephemeral": ephemeral,
+        "status_message_id": status_message_id,
     }
 
 

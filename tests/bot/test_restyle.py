@@ -347,3 +347,22 @@ def test_delete_is_for_the_owner_or_a_moderator(tmp_path):
 
     refusal, kept = run(main())
     assert "Only the job's owner or a moderator" in refusal and kept
+
+
+def test_in_a_private_guild_variations_stay_private(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            store.update_settings(bot.db, fake.guild.id, public_results=False)
+            interaction = await restyle(fake)
+            first = await fake.wait_for(lambda: delivered(interaction, bot.db), timeout=30)
+            parent = store.recent_jobs(bot.db, limit=1)[0]
+            click = await fake.click(fake.alice, first, f"job:{parent.id}:s90")
+            await click.wait_callback()
+            result = await fake.wait_for(lambda: delivered(click, bot.db), timeout=30)
+            child = store.children(bot.db, parent.id)[0]
+            return first, result, child, fake.messages()
+
+    first, result, child, messages = run(main())
+    assert first.ephemeral and result.ephemeral  # the variation is as private as its parent
+    assert child.ephemeral and child.strength == 0.9 and child.state is JobState.DELIVERED
+    assert not any(m.attachments and not m.ephemeral for m in messages)  # nothing public
