@@ -175,6 +175,8 @@ class Delivery:
                 content=f"<@{job.owner_id}>", embed=embed, attachments=[file], **extra
             )
             message_id = message.id
+        if message_id is None and job.ephemeral:
+            message_id = await self._deliver_privately(job, embed, file, extra)
         if message_id is None:
             message_id = await self._deliver_to_channel(job, embed, file, extra)
         claimed = await asyncio.to_thread(store.claim_delivery, self.db, job.id, message_id)
@@ -190,6 +192,24 @@ class Delivery:
             )
         else:
             message = await self._webhook(job).send(embed=embed, file=file, ephemeral=job.ephemeral, wait=True, **extra)
+        return message.id
+
+    async def _deliver_privately(self, job: Job, embed: discord.Embed | None, file: discord.File, extra: dict) -> int:
+        """A private result that outlived its interaction token goes by direct message, not to the channel."""
+        try:
+            user = await self.client.fetch_user(job.owner_id)
+            message = await user.send(
+                "Your private result is ready.", embed=embed, file=file, nonce=f"r{job.id}"[:25], **extra
+            )
+        except discord.Forbidden:
+            # Direct messages closed: tell the owner in the channel, without the image.
+            channel = self.client.get_partial_messageable(job.channel_id)
+            message = await channel.send(
+                f"<@{job.owner_id}> your private result is ready, but I cannot send you a direct message: allow "
+                "direct messages from this server's members, then use Re-roll or /history.",
+                nonce=f"r{job.id}"[:25],
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.owner_id)]),
+            )
         return message.id
 
     async def _deliver_to_channel(self, job: Job, embed: discord.Embed | None, file: discord.File, extra: dict) -> int:

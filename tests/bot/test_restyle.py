@@ -366,3 +366,23 @@ def test_in_a_private_guild_variations_stay_private(tmp_path):
     assert first.ephemeral and result.ephemeral  # the variation is as private as its parent
     assert child.ephemeral and child.strength == 0.9 and child.state is JobState.DELIVERED
     assert not any(m.attachments and not m.ephemeral for m in messages)  # nothing public
+
+
+def test_a_private_result_that_outlives_its_token_goes_by_direct_message(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
+            store.update_settings(bot.db, fake.guild.id, public_results=False)
+            gate = gate_renders(bot)
+            interaction = await restyle(fake)
+            await interaction.wait_callback()
+            fake.advance(16 * 60)  # the token dies while the GPU is busy
+            gate.set()
+            job = await fake.wait_for(
+                lambda: (j := store.recent_jobs(bot.db, limit=1)) and j[0].state is JobState.DELIVERED and j[0], timeout=30
+            )
+            dm = fake.dm_channels[fake.alice.id]
+            return job, fake.messages(dm), fake.messages(fake.channel)
+
+    job, direct, public = run(main())
+    assert [m.id for m in direct] == [job.result_message_id] and direct[0].attachments
+    assert not any(m.attachments for m in public)  # nothing private leaked into the channel

@@ -112,6 +112,7 @@ class Routes(World):
         return [
             r("GET", "/users/@me", self._get_me),
             r("GET", "/users/{user_id}", self._get_user),
+            r("POST", "/users/@me/channels", self._create_dm),
             r("GET", "/oauth2/applications/@me", self._get_application),
             r("GET", "/applications/{app_id}/commands", self._get_commands),
             r("PUT", "/applications/{app_id}/commands", self._put_commands),
@@ -202,7 +203,8 @@ class Routes(World):
             return discord_error(404, 10003, "Unknown Channel")
         body: dict[str, Any] = record.json or {}
         needed = VIEW_CHANNEL | SEND_MESSAGES | (ATTACH_FILES if record.files else 0)
-        if self._guild_of(channel).permissions_of(self.bot_user.id) & needed != needed:
+        in_guild = channel.guild_id is not None  # a DM needs no permission
+        if in_guild and self._guild_of(channel).permissions_of(self.bot_user.id) & needed != needed:
             return discord_error(403, 50013, "Missing Permissions")
         if body.get("enforce_nonce") and body.get("nonce") and (sent := self._sent_with_nonce(channel, body["nonce"])):
             return Reply(body=self._visible_payload(sent))  # a retried create: Discord answers the first message
@@ -217,6 +219,15 @@ class Routes(World):
         message = self._new_message(channel, self.bot_user, body, record.files, type=REPLY if reference else DEFAULT)
         await self._announce("MESSAGE_CREATE", message)
         return Reply(body=self._visible_payload(message))
+
+    async def _create_dm(self, record: RecordedRequest) -> Reply:
+        """Open (or find) the direct-message channel with ``recipient_id``."""
+        recipient = self._user((record.json or {}).get("recipient_id") or 0)
+        if recipient is None:
+            return discord_error(400, 50035, "Invalid Form Body: recipient_id: Unknown user")
+        channel = self.dm_channels.setdefault(recipient.id, FakeChannel(f"dm-{recipient.name}", type=1))
+        payload = {"id": str(channel.id), "type": 1, "last_message_id": None, "recipients": [recipient.to_payload()]}
+        return Reply(body=payload)
 
     def _sent_with_nonce(self, channel: FakeChannel, nonce: str) -> FakeMessage | None:
         return next((m for m in self.messages(channel) if m.nonce == nonce), None)

@@ -82,6 +82,8 @@ class World:
         self._offset = 0.0
         self.interactions: list[FakeInteraction] = []
         self._messages: dict[int, FakeMessage] = {}
+        #: direct-message channels the bot opened, by recipient id (POST /users/@me/channels)
+        self.dm_channels: dict[int, FakeChannel] = {}
         self._files: dict[int, FakeAttachment] = {}
         self._commands: dict[int | None, list[dict[str, Any]]] = {}
         self._modals: dict[tuple[int, str], FakeInteraction] = {}
@@ -147,7 +149,8 @@ class World:
         return next((g for g in self.guilds if g.id == int(guild_id)), None)
 
     def _channel(self, channel_id: int | str) -> FakeChannel | None:
-        return next((c for g in self.guilds for c in g.channels if c.id == int(channel_id)), None)
+        channels = [*(c for g in self.guilds for c in g.channels), *self.dm_channels.values()]
+        return next((c for c in channels if c.id == int(channel_id)), None)
 
     def _guild_of(self, channel: FakeChannel) -> FakeGuild:
         guild = self._guild(channel.guild_id or 0)
@@ -284,8 +287,8 @@ class World:
     async def _announce(self, event: str, message: FakeMessage) -> None:
         """MESSAGE_CREATE/UPDATE/DELETE to the bot, which Discord sends with the guild messages intent
         and never for ephemeral messages."""
-        if message.ephemeral or not self.gateway.intents & GUILD_MESSAGES:
-            return
+        if message.ephemeral or message.guild_id is None or not self.gateway.intents & GUILD_MESSAGES:
+            return  # direct messages need the DIRECT_MESSAGES intent, which a bot without it never gets
         if event == "MESSAGE_DELETE":
             ids = {"id": str(message.id), "channel_id": str(message.channel_id), "guild_id": str(message.guild_id)}
             await self.gateway.dispatch(event, ids)
