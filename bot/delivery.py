@@ -78,6 +78,13 @@ def progress_bar(step: int, total: int, width: int = 16) -> str:
     return "█" * filled + "░" * (width - filled) + f" {step}/{total}"
 
 
+def _reply(job: Job, message_id: int | None) -> discord.MessageReference | None:
+    """A reply to `message_id` in the job's channel; a deleted target is no reason to fail."""
+    if not message_id:
+        return None
+    return discord.MessageReference(message_id=message_id, channel_id=job.channel_id, fail_if_not_exists=False)
+
+
 class Delivery:
     """Edits status messages and delivers results for the job runner."""
 
@@ -137,13 +144,8 @@ class Delivery:
 
     async def _send_status(self, job: Job, text: str, view: discord.ui.View | None) -> discord.Message:
         channel = self.client.get_partial_messageable(job.channel_id)
-        reference = (
-            discord.MessageReference(message_id=job.reply_to_message_id, channel_id=job.channel_id, fail_if_not_exists=False)
-            if job.reply_to_message_id
-            else None
-        )
         kwargs = {"view": view} if view is not None else {}
-        return await channel.send(text, reference=reference, nonce=f"s{job.id}"[:25], **kwargs)
+        return await channel.send(text, reference=_reply(job, job.reply_to_message_id), nonce=f"s{job.id}"[:25], **kwargs)
 
     # --- results -----------------------------------------------------------------------------------
 
@@ -214,12 +216,7 @@ class Delivery:
 
     async def _deliver_to_channel(self, job: Job, embed: discord.Embed | None, file: discord.File, extra: dict) -> int:
         channel = self.client.get_partial_messageable(job.channel_id)
-        target = job.status_message_id or job.reply_to_message_id
-        reference = (
-            discord.MessageReference(message_id=target, channel_id=job.channel_id, fail_if_not_exists=False)
-            if target
-            else None
-        )
+        reference = _reply(job, job.status_message_id or job.reply_to_message_id)
         # The nonce makes a resend after a crash return the first message instead of a second one.
         message = await channel.send(
             f"<@{job.owner_id}> your result is ready",

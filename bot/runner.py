@@ -181,18 +181,19 @@ class JobRunner:
             finished = await asyncio.to_thread(store.mark_failed, self.db, job.id, str(exc))
         else:
             png = await asyncio.to_thread(result.png_bytes)
-            if (await asyncio.to_thread(store.get_job, self.db, job.id)).state is not JobState.RUNNING:
-                return  # cancelled from elsewhere as it finished: its notice was already sent
             digest = await asyncio.to_thread(store.put_image, self.images_dir, png)
-            finished = await asyncio.to_thread(
-                store.mark_done,
-                self.db,
-                job.id,
-                result_hash=digest,
-                result_seed=result.seed,
-                steps=result.steps,
-                timings=result.timings,
-            )
+            try:
+                finished = await asyncio.to_thread(
+                    store.mark_done,
+                    self.db,
+                    job.id,
+                    result_hash=digest,
+                    result_seed=result.seed,
+                    steps=result.steps,
+                    timings=result.timings,
+                )
+            except store.StateError:  # cancelled from elsewhere as it finished: its notice was already sent
+                return
         await self._finish(finished)
 
     async def _finish(self, job: Job) -> None:

@@ -89,7 +89,7 @@ class Renderer:
         )
 
         # 4. Load the transformer (timed apart from the denoising), then run the mode
-        loaded = rendered = prepared
+        loaded = prepared
         if plan.steps_run == 0:
             image = job.image  # strength 0: the source untouched, no GPU work
         else:

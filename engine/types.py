@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -138,7 +138,6 @@ class GenerationRequest:
     outpaint: Outpaint | None = None
     style: Image.Image | None = None
     owner: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """The job as JSON-able data (images by size and content hash), for provenance and logs."""
@@ -155,7 +154,6 @@ class GenerationRequest:
             "mask": _image_info(self.mask),
             "style": _image_info(self.style),
             "owner": self.owner,
-            **({"metadata": self.metadata} if self.metadata else {}),
         }
 
 

@@ -135,29 +135,32 @@ def test_limits_and_channels_are_enforced(tmp_path):
     assert second.original is None or second.original.deleted  # the deferred "thinking" message is gone
 
 
-def test_cancel_is_for_the_owner_or_a_moderator(tmp_path):
+async def held_job(fake: FakeDiscord, bot, user):
+    """A /restyle by `user` held before rendering: (the gate, the interaction, its job, its status message
+    once it shows the Cancel button)."""
+    gate = gate_renders(bot)
+    interaction = await restyle(fake, user=user)
+    await interaction.wait_callback()
+    job = await fake.wait_for(lambda: (jobs := store.recent_jobs(bot.db, limit=1)) and jobs[0])
+    status = await fake.wait_for(
+        lambda: interaction.original and f"job:{job.id}:cancel" in interaction.original.custom_ids and interaction.original
+    )
+    return gate, interaction, job, status
+
+
+def test_the_owner_may_cancel(tmp_path):
     async def main():
         async with FakeDiscord() as fake, running_bot(fake, tmp_path) as bot:
-            gate = gate_renders(bot)
-            interaction = await restyle(fake, user=fake.bob)
-            await interaction.wait_callback()
-            job = await fake.wait_for(lambda: store.recent_jobs(bot.db, limit=1) and store.recent_jobs(bot.db, limit=1)[0])
-            status = await fake.wait_for(
-                lambda: (
-                    interaction.original
-                    and f"job:{job.id}:cancel" in interaction.original.custom_ids
-                    and interaction.original
-                )
-            )
-            refused = await fake.click(fake.bob, status, f"job:{job.id}:cancel")
-            await refused.wait_callback()
+            gate, interaction, job, status = await held_job(fake, bot, fake.bob)
+            own = await fake.click(fake.bob, status, f"job:{job.id}:cancel")
+            await own.wait_callback()
             gate.set()
-            final = await fake.wait_for(lambda: interaction.original.content == "Cancelled.", timeout=30)
-            return refused, final, store.get_job(bot.db, job.id)
+            await fake.wait_for(lambda: interaction.original.content == "Cancelled.", timeout=30)
+            return own, store.get_job(bot.db, job.id)
 
-    refused, _, job = run(main())
+    own, job = run(main())
     # bob owns the job, so his press cancels it (before its first step, while the GPU was busy)
-    assert refused.callback.data["content"] == "Cancelling…"
+    assert own.callback.data["content"] == "Cancelling…"
     assert job.state is JobState.CANCELLED and job.notified_at is not None
 
 
@@ -165,17 +168,7 @@ def test_a_moderator_may_cancel_and_others_may_not(tmp_path):
     async def main():
         stranger = FakeUser("carol")
         async with FakeDiscord(users=[stranger]) as fake, running_bot(fake, tmp_path) as bot:
-            gate = gate_renders(bot)
-            interaction = await restyle(fake, user=fake.bob)
-            await interaction.wait_callback()
-            job = await fake.wait_for(lambda: store.recent_jobs(bot.db, limit=1) and store.recent_jobs(bot.db, limit=1)[0])
-            status = await fake.wait_for(
-                lambda: (
-                    interaction.original
-                    and f"job:{job.id}:cancel" in interaction.original.custom_ids
-                    and interaction.original
-                )
-            )
+            gate, interaction, job, status = await held_job(fake, bot, fake.bob)
             denied = await fake.click(stranger, status, f"job:{job.id}:cancel")
             await denied.wait_callback()
             allowed = await fake.click(fake.alice, status, f"job:{job.id}:cancel")
