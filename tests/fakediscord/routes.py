@@ -286,8 +286,8 @@ class Routes(World):
         return None
 
     async def _callback(self, record: RecordedRequest, interaction_id: str, token: str) -> Reply:
-        interaction = next((i for i in self.interactions if i.id == int(interaction_id)), None)
-        if interaction is None or interaction.token != token:
+        interaction = self._interaction_by_token.get(token)
+        if interaction is None or interaction.id != int(interaction_id):
             return discord_error(404, 10062, "Unknown interaction")
         if problem := self._token_problem(interaction):
             return problem
@@ -353,7 +353,7 @@ class Routes(World):
 
     def _webhook_interaction(self, app_id: str, token: str) -> FakeInteraction | Reply:
         """The interaction a webhook token belongs to, or Discord's answer when there is none."""
-        interaction = next((i for i in self.interactions if i.token == token), None)
+        interaction = self._interaction_by_token.get(token)
         if int(app_id) != self.application_id or interaction is None:
             return discord_error(404, 10015, "Unknown Webhook")
         if problem := self._token_problem(interaction):

@@ -62,6 +62,7 @@ class _Fault:
     remaining: int
     retry_after: float
     applied: bool
+    delay: float = 0.0  # seconds before answering; with status 0, the answer is the normal one
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.pattern)
@@ -267,6 +268,13 @@ class FakeDiscord(Routes):
             raise ValueError(f"count must be at least 1, not {count!r}")
         self._faults.append(_Fault(method.upper(), path_pattern, status, count, retry_after, applied))
 
+    def slow_next(self, method: str, path_pattern: str, seconds: float, count: int = 1) -> None:
+        """Answer the next ``count`` requests matching ``method`` and ``path_pattern`` normally, but
+        ``seconds`` late, as a slow network or a busy Discord would; the request takes effect then."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count!r}")
+        self._faults.append(_Fault(method.upper(), path_pattern, 0, count, 0.0, True, delay=seconds))
+
     async def drop_gateway(self, *, resume: bool = True) -> None:
         """Close the bot's gateway socket (code 4000). discord.py reconnects and resumes, and every
         event dispatched meanwhile is replayed; with ``resume=False`` the session is invalidated so
@@ -312,10 +320,12 @@ class FakeDiscord(Routes):
 
     async def _respond(self, record: RecordedRequest, api: bool) -> Reply:
         fault = self._take_fault(record)
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
         if fault is not None and not fault.applied:
             return _fault_reply(fault)
         reply = await self._dispatch(record) if api else self._serve_file(record)
-        return reply if fault is None else _fault_reply(fault)
+        return reply if fault is None or not fault.status else _fault_reply(fault)
 
     def _take_fault(self, record: RecordedRequest) -> _Fault | None:
         fault = next((f for f in self._faults if f.matches(record.method, record.path)), None)

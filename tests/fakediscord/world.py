@@ -81,6 +81,7 @@ class World:
         self.clock = clock
         self._offset = 0.0
         self.interactions: list[FakeInteraction] = []
+        self._interaction_by_token: dict[str, FakeInteraction] = {}  # a burst's callbacks look up here
         self._messages: dict[int, FakeMessage] = {}
         #: direct-message channels the bot opened, by recipient id (POST /users/@me/channels)
         self.dm_channels: dict[int, FakeChannel] = {}
@@ -328,6 +329,7 @@ class World:
             payload["message"] = message.to_payload()
         interaction = FakeInteraction(interaction_id, token, kind, user, channel, payload, self.now(), message=message)
         self.interactions.append(interaction)
+        self._interaction_by_token[token] = interaction
         await self.gateway.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
