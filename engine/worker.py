@@ -140,7 +140,7 @@ class JobHandle:
 class Engine:
     """Submits jobs from asyncio to worker threads, one per renderer (one renderer per device)."""
 
-    def __init__(self, renderers: Sequence[Renderer], *, max_skips: int = 3) -> None:
+    def __init__(self, renderers: Sequence[Renderer], *, max_skips: int = 3, max_hold: float = 1.0) -> None:
         if not renderers:
             raise ValueError("an engine needs at least one renderer")
         self.renderers = list(renderers)
@@ -150,6 +150,9 @@ class Engine:
         self._lock = threading.Condition()
         self._closing = False
         self._threads: list[threading.Thread] = []
+        self._go = threading.Event()  # cleared by hold(): workers wait at their next step
+        self._go.set()
+        self.max_hold = max_hold
 
     @classmethod
     def create(cls, settings: EngineSettings, **kwargs: object) -> Engine:
@@ -181,6 +184,7 @@ class Engine:
             for handle in self._running.values():
                 handle._stop.set()
             self._lock.notify_all()
+        self._go.set()
         for handle in waiting:
             handle._finish(JobStatus.CANCELLED, error=JobCancelled("the engine shut down before the job started"))
         await asyncio.gather(*(asyncio.to_thread(t.join) for t in self._threads))
@@ -203,6 +207,25 @@ class Engine:
             self._post_positions()
             self._lock.notify()
         return handle
+
+    def hold(self) -> None:
+        """Pause rendering at the next denoising step, and keep the next job from starting, until
+        ``release()``; each pause lasts at most ``max_hold`` seconds. The bot holds the engine
+        while interactions wait for their acknowledgement: a worker thread between kernel
+        launches holds the GIL the event loop needs.
+
+        >>> engine.hold(); await acknowledge_burst(); engine.release()
+        """
+        self._go.clear()
+
+    def release(self) -> None:
+        """Let held workers go on."""
+        self._go.set()
+
+    @property
+    def held(self) -> bool:
+        """True between ``hold()`` and ``release()``."""
+        return not self._go.is_set()
 
     def queued(self) -> list[str]:
         """Ids of waiting jobs in their planned order."""
@@ -242,6 +265,7 @@ class Engine:
             # Rendering on the CPU: leave a core to the event loop, or acknowledgements wait on torch.
             torch.set_num_threads((os.cpu_count() or 2) - 1)
         while True:
+            self._go.wait(self.max_hold)  # held: no new job starts either
             with self._lock:
                 while not len(self._queue) and not self._closing:
                     self._lock.wait()
@@ -266,6 +290,8 @@ class Engine:
         began = time.perf_counter()
 
         def on_step(step: int, total: int) -> None:
+            if not self._go.is_set():
+                self._go.wait(self.max_hold)
             if handle._stop.is_set():
                 raise JobCancelled("cancelled while rendering")
             handle._emit(Progress(step, total))

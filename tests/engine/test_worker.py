@@ -114,6 +114,65 @@ def test_fair_across_owners(renderer, photo):
     assert all(h.status is JobStatus.DONE for h in handles)
 
 
+def test_hold_pauses_rendering_at_the_next_step_until_release(renderer, photo):
+    async def main():
+        async with Engine([renderer]) as engine:
+            handle = engine.submit(slow(photo), owner="ann")
+            steps = []  # (step, when it reached the loop), kept by a task of its own
+            second = asyncio.Event()
+
+            async def watch():
+                async for event in handle.events():
+                    if isinstance(event, Progress):
+                        steps.append((event.step, time.perf_counter()))
+                        if event.step == 2:
+                            engine.hold()
+                            second.set()
+
+            watcher = asyncio.create_task(watch())
+            await second.wait()
+            await asyncio.sleep(0.4)
+            released_at = time.perf_counter()
+            engine.release()
+            await handle.result()
+            await watcher
+            return steps, released_at
+
+    steps, released_at = asyncio.run(main())
+    held = [s for s, t in steps if s > 2 and t < released_at]
+    assert len(held) <= 1  # the step under way when the hold came may finish: no more for 0.4 s
+    assert [s for s, _ in steps] == list(range(1, 101))  # then it went on from where it stopped
+
+
+def test_a_hold_nobody_releases_only_slows_the_job_down(renderer, photo):
+    async def main():
+        async with Engine([renderer], max_hold=0.02) as engine:
+            engine.hold()
+            began = time.perf_counter()
+            result = await engine.submit(req(photo, strength=1.0, steps=6), owner="ann").result()
+            return result, time.perf_counter() - began
+
+    result, took = asyncio.run(main())
+    assert result.steps == 6 and took >= 6 * 0.02
+
+
+def test_close_ends_a_hold(renderer, photo):
+    async def main():
+        engine = Engine([renderer], max_hold=30)
+        handle = engine.submit(slow(photo), owner="ann")
+        async for event in handle.events():
+            if isinstance(event, Progress):
+                engine.hold()
+                break
+        began = time.perf_counter()
+        await engine.close()
+        with pytest.raises(JobCancelled):
+            await handle.result()
+        return time.perf_counter() - began
+
+    assert asyncio.run(main()) < 5  # not the 30 s hold
+
+
 def test_event_loop_keeps_ticking_while_a_job_renders(renderer, photo):
     async def main():
         async with Engine([renderer]) as engine:
