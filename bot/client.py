@@ -42,7 +42,10 @@ class RestyleBot(commands.Bot):
     downloads: aiohttp.ClientSession | None = None
 
     def __init__(self, config: BotConfig, *, db: Database, engine: Engine, **options: object) -> None:
-        intents = discord.Intents.default()
+        # Interactions come whatever the intents; messages, typing and reactions would only cost
+        # the event loop time it owes acknowledgements.
+        intents = discord.Intents.none()
+        intents.guilds = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
         self.config = config
         self.db = db
