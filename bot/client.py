@@ -15,6 +15,7 @@ import discord
 from discord.ext import commands
 
 from bot import store
+from bot.ack_first import AckFirst
 from bot.config import BotConfig
 from bot.delivery import Delivery
 from bot.jobs import GuildSettings
@@ -53,6 +54,7 @@ class RestyleBot(commands.Bot):
         self.delivery = Delivery(self, db, config.images_dir)
         self.runner = JobRunner(engine, db, config.images_dir, self.delivery)
         self.resumed = asyncio.Event()
+        self.acks = AckFirst(on_busy=engine.hold, on_quiet=engine.release)
         self._guild_settings: dict[int, GuildSettings] = {}
 
     async def guild_settings(self, guild_id: int | None) -> GuildSettings:
@@ -65,6 +67,13 @@ class RestyleBot(commands.Bot):
     def forget_guild_settings(self, guild_id: int | None) -> None:
         """Drop the remembered settings after a change, so the next read sees it."""
         self._guild_settings.pop(guild_id or 0, None)
+
+    def dispatch(self, event_name: str, /, *args: object, **kwargs: object) -> None:
+        # Called as the gateway event is parsed, before any handler runs: the earliest moment
+        # an interaction can be counted as waiting for its acknowledgement.
+        if event_name == "interaction":
+            self.acks.arrived(args[0])  # type: ignore[arg-type]
+        super().dispatch(event_name, *args, **kwargs)
 
     async def setup_hook(self) -> None:
         # One session for attachment downloads: a new one per download costs a connection set-up.

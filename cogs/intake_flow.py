@@ -137,6 +137,7 @@ async def intake_and_submit(bot: RestyleBot, interaction: discord.Interaction, a
     else:  # private while checking when the result goes to the channel
         deferred = await interaction.response.defer(thinking=True, ephemeral=in_channel or not settings.public_results)
 
+    await bot.acks.settled(interaction)  # a burst's acknowledgements before its downloads
     refusal = await limit_refusal(bot, settings, interaction.user.id)
     if refusal:
         await refuse_after_defer(interaction, refusal, keep_original=quiet)
