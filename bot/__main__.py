@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -40,6 +41,10 @@ async def run(config: BotConfig) -> int:
     point_at(config.api_base, config.gateway_url)
     db = await asyncio.to_thread(store.open_db, config.db_path)
     engine = Engine.create(config.engine)
+    # What start-up made (modules of torch, diffusers, transformers) lives as long as the process.
+    # Frozen, it is left out of full garbage collections, which otherwise walk it all (about 200 ms
+    # here, bench/ack.py) with the event loop stopped: every acknowledgement due would wait.
+    gc.freeze()
     async with RestyleBot(config, db=db, engine=engine) as bot:
         try:
             await bot.start(config.discord_token)
