@@ -1,26 +1,35 @@
 """Acknowledgement latency and bot overhead under load, through the local Discord.
 
-200 `/restyle` commands from 20 users arrive at once while the engine renders. A real bot process
+200 `/restyle` commands from 20 users arrive at once while the engine renders (a few jobs are
+queued first, and the burst starts once one of them is rendering). A real bot process
 (`python -m bot`, tiny preset) runs against the fake Discord of tests/fakediscord, which lives in
-this process and timestamps each INTERACTION_CREATE and each callback. Printed:
+this process and timestamps each INTERACTION_CREATE and each callback. Each round starts a fresh
+bot process. Printed:
 
 - ack: INTERACTION_CREATE to the defer callback (Discord allows 3 s; the goal is p99 < 100 ms)
 - overhead per job: end to end (interaction to delivered result) minus the engine's own time
   (waiting in its queue + rendering), i.e. what the bot adds: download, storage, status edits,
   delivery.
+- a full garbage collection in a process holding what the bot holds, before and after the
+  gc.freeze() the bot does at start-up: the event loop stands still for as long.
 
-    python bench/ack.py [--commands 200] [--users 20]
+    python bench/ack.py [--commands 200] [--users 20] [--busy 4] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # this file's folder holds an engine.py too
@@ -44,12 +53,20 @@ def delivered_at(interaction) -> float | None:
     return min(times) if times else original.created_at
 
 
-async def bench(commands: int, users: int) -> None:
+@dataclass
+class Round:
+    acks: list[float]  # ms
+    overheads: list[float]  # ms
+    renders: list[float]  # ms
+
+
+async def one_round(commands: int, users: int, busy: int) -> Round:
     people = [FakeUser(f"user{i}") for i in range(users)]
+    painter = FakeUser("painter")  # whose jobs keep the engine busy as the burst arrives
     image = (ROOT / "tests" / "assets" / "coffee.jpg").read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        async with FakeDiscord(users=people, callback_deadline=None) as fake:
+        async with FakeDiscord(users=[*people, painter], callback_deadline=None) as fake:
             db = store.open_db(data_dir / "restyle.db")
             store.update_settings(db, fake.guild.id, per_user_limit=commands)  # measure load, not refusals
             bot = await start_bot_process(fake, data_dir)
@@ -61,6 +78,13 @@ async def bench(commands: int, users: int) -> None:
                 await fake.wait_for(lambda: delivered_at(warm), timeout=120)
 
                 attachments = [fake.add_attachment(image, f"c{i}.jpg") for i in range(commands)]
+                for i in range(busy):
+                    await fake.slash(painter, "restyle", {"image": fake.add_attachment(image, f"b{i}.jpg"), "prompt": "ink"})
+                await fake.wait_for(lambda: _rendering(db, busy), timeout=60, interval=0.002)
+                # The fake Discord is the instrument: keep its own full collections (tens of ms, growing
+                # with every recorded request) out of the callbacks it timestamps.
+                gc.collect()
+                gc.freeze()
                 interactions = await asyncio.gather(
                     *(
                         fake.slash(people[i % users], "restyle", {"image": attachments[i], "prompt": "a cup of tea"})
@@ -68,47 +92,102 @@ async def bench(commands: int, users: int) -> None:
                     )
                 )
                 await fake.wait_for(lambda: all(delivered_at(i) for i in interactions), timeout=1800, interval=0.2)
+                total = commands + busy + 1
                 await fake.wait_for(
-                    lambda: (
-                        sum(j.state is JobState.DELIVERED for j in store.recent_jobs(db, limit=commands + 1)) == commands + 1
-                    ),
+                    lambda: sum(j.state is JobState.DELIVERED for j in store.recent_jobs(db, limit=total)) == total,
                     timeout=60,
                 )
             finally:
+                gc.unfreeze()
                 bot.kill()
                 await bot.wait()
-            jobs = {j.interaction_id: j for j in store.recent_jobs(db, limit=commands + 1)}
+            jobs = {j.interaction_id: j for j in store.recent_jobs(db, limit=total)}
 
-    acks = [i.ack_latency * 1000 for i in interactions]
     overheads = []
     for interaction in interactions:
         job = jobs[interaction.id]
         end_to_end = delivered_at(interaction) - interaction.created_at
         engine = job.timings.get("queued", 0.0) + job.timings.get("total", 0.0)
         overheads.append((end_to_end - engine) * 1000)
-    print(
-        f"{commands} /restyle commands from {users} users at once; bot process on the tiny preset, "
-        f"{os.cpu_count()} CPU cores\n"
+    return Round(
+        acks=[i.ack_latency * 1000 for i in interactions],
+        overheads=overheads,
+        renders=[jobs[i.id].timings.get("total", 0) * 1000 for i in interactions],
     )
-    print("| measure | p50 | p99 | max |")
-    print("|---|---|---|---|")
+
+
+def _rendering(db, busy: int) -> bool:
+    """All the busy jobs are stored (their intake is over) and one of them renders."""
+    jobs = [j for j in store.recent_jobs(db, limit=busy) if j.prompt == "ink"]
+    return len(jobs) == busy and any(j.state is JobState.RUNNING for j in jobs)
+
+
+def gc_pauses() -> tuple[float, float, int]:
+    """A full collection in this process once it holds what the bot holds (its modules and the tiny
+    preset's models, built by a render), before and after gc.freeze(): (ms, ms, objects)."""
+    import bot.client  # noqa: F401  discord.py, aiohttp and the cogs' imports
+    from engine.render import Renderer
+    from engine.settings import EngineSettings
+    from engine.types import GenerationRequest, Mode
+
+    renderer = Renderer(EngineSettings(preset="tiny", device="cpu"))
+    photo = Image.open(ROOT / "tests" / "assets" / "coffee.jpg").convert("RGB")
+    renderer.render(GenerationRequest(image=photo, prompt="tea", mode=Mode.REDUX, seed=1))
+
+    def full() -> float:
+        times = []
+        for _ in range(3):
+            began = time.perf_counter()
+            gc.collect()
+            times.append((time.perf_counter() - began) * 1000)
+        return statistics.median(times)
+
+    objects = len(gc.get_objects())
+    before = full()
+    gc.freeze()
+    after = full()
+    gc.unfreeze()
+    return before, after, objects
+
+
+async def bench(commands: int, users: int, busy: int, rounds: int) -> None:
+    results = [await one_round(commands, users, busy) for _ in range(rounds)]
     print(
-        f"| ack: INTERACTION_CREATE to defer callback | {percentile(acks, 50):.1f} ms | {percentile(acks, 99):.1f} ms "
-        f"| {max(acks):.1f} ms |"
+        f"{commands} /restyle commands from {users} users at once, {busy} jobs queued before and one "
+        f"rendering; a fresh bot process (tiny preset) per round; {os.cpu_count()} CPU cores\n"
     )
-    print(
-        f"| bot overhead per job (end to end - engine queue - render) | {percentile(overheads, 50):.0f} ms | "
-        f"{percentile(overheads, 99):.0f} ms | {max(overheads):.0f} ms |"
+    print("| round | ack p50 | ack p99 | ack max | bot overhead per job p50 | p99 | mean render |")
+    print("|---|---|---|---|---|---|---|")
+    for index, result in enumerate(results, 1):
+        print(_row(str(index), [result]))
+    if rounds > 1:
+        print(_row("all", results))
+    before, after, objects = gc_pauses()
+    print(f"\nA full garbage collection with the bot's modules and models loaded ({objects:,} objects):\n")
+    print("| | pause |")
+    print("|---|---|")
+    print(f"| without gc.freeze() | {before:.1f} ms |")
+    print(f"| after gc.freeze() at start-up, as the bot does | {after:.2f} ms |")
+
+
+def _row(name: str, results: list[Round]) -> str:
+    acks = [a for r in results for a in r.acks]
+    overheads = [o for r in results for o in r.overheads]
+    render = statistics.mean(x for r in results for x in r.renders)
+    return (
+        f"| {name} | {percentile(acks, 50):.1f} ms | {percentile(acks, 99):.1f} ms | {max(acks):.1f} ms "
+        f"| {percentile(overheads, 50):.0f} ms | {percentile(overheads, 99):.0f} ms | {render:.0f} ms |"
     )
-    print(f"\nmean render {statistics.mean(j.timings.get('total', 0) for j in jobs.values()) * 1000:.0f} ms per job")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--busy", type=int, default=4, help="jobs queued before the burst, one rendering")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(bench(args.commands, args.users))
+    asyncio.run(bench(args.commands, args.users, args.busy, args.rounds))
 
 
 if __name__ == "__main__":
