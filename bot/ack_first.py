@@ -44,14 +44,16 @@ class AckFirst:
         self,
         *,
         max_wait: float = 1.0,
-        linger: float = 0.05,
+        linger: float = 0.25,
         on_busy: Callable[[], None] | None = None,
         on_quiet: Callable[[], None] | None = None,
     ) -> None:
         """``on_busy`` is called when an interaction arrives with none waiting, ``on_quiet`` when
-        the last one waiting is acknowledged and ``linger`` seconds passed without a new one: the
-        first commands of a burst are often answered before the rest have arrived, and their
-        downloads must not start in that gap. The bot holds and releases the engine with them."""
+        the last one waiting is acknowledged and, after a burst (more than one arrival), ``linger``
+        seconds passed without a new one: a busy loop reads the gateway in batches, so the first
+        commands of a burst are answered while the rest are still unread, and their downloads must
+        not start in that gap. A lone command settles at once. The bot holds and releases the
+        engine with these."""
         self.max_wait = max_wait
         self.linger = linger
         self._on_busy = on_busy
@@ -61,11 +63,13 @@ class AckFirst:
         self._quiet.set()
         self._pruner: asyncio.Task[None] | None = None
         self._last_arrival = 0.0
+        self._arrivals = 0  # since the last quiet moment
         self._quiet_timer: asyncio.TimerHandle | None = None
 
     def arrived(self, interaction: discord.Interaction) -> None:
         """Note an interaction that Discord expects an acknowledgement for."""
         self._last_arrival = time.monotonic()
+        self._arrivals += 1
         self._waiting[interaction.id] = (interaction, self._last_arrival)
         if self._quiet.is_set():
             self._quiet.clear()
@@ -98,10 +102,11 @@ class AckFirst:
         if self._waiting or self._quiet.is_set() or self._quiet_timer is not None:
             return
         idle_in = self._last_arrival + self.linger - time.monotonic()
-        if idle_in > 0:
+        if idle_in > 0 and self._arrivals > 1:
             self._quiet_timer = asyncio.get_running_loop().call_later(idle_in, self._look_again)
             return
         self._quiet.set()
+        self._arrivals = 0
         if self._on_quiet is not None:
             self._on_quiet()
 
