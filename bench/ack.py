@@ -21,14 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,7 @@ class Round:
     acks: list[float]  # ms
     overheads: list[float]  # ms
     renders: list[float]  # ms
+    commands: list[dict] = field(default_factory=list)  # what the bot synced, for the floor round
 
 
 async def one_round(commands: int, users: int, busy: int) -> Round:
@@ -102,6 +105,7 @@ async def one_round(commands: int, users: int, busy: int) -> Round:
                 bot.kill()
                 await bot.wait()
             jobs = {j.interaction_id: j for j in store.recent_jobs(db, limit=total)}
+            synced = fake.commands(fake.guild)
 
     overheads = []
     for interaction in interactions:
@@ -113,7 +117,65 @@ async def one_round(commands: int, users: int, busy: int) -> Round:
         acks=[i.ack_latency * 1000 for i in interactions],
         overheads=overheads,
         renders=[jobs[i.id].timings.get("total", 0) * 1000 for i in interactions],
+        commands=synced,
     )
+
+
+async def floor_round(commands: int, users: int, synced: list[dict]) -> list[float]:
+    """The same burst answered by a client that does nothing but acknowledge (``--acknowledge-only``,
+    a process of its own): what the fake Discord and this machine cost before any bot code runs."""
+    people = [FakeUser(f"user{i}") for i in range(users)]
+    image = (ROOT / "tests" / "assets" / "coffee.jpg").read_bytes()
+    async with FakeDiscord(users=people, callback_deadline=None) as fake:
+        url = f"{fake.api_base}/applications/{fake.application_id}/guilds/{fake.guild.id}/commands"
+        auth = {"Authorization": f"Bot {fake.token}"}
+        async with aiohttp.ClientSession() as http, http.put(url, json=synced, headers=auth) as response:
+            response.raise_for_status()
+        env = {**os.environ, "DISCORD_TOKEN": fake.token, "DISCORD_API_BASE": fake.api_base}
+        env["DISCORD_GATEWAY_URL"] = fake.gateway_url
+        client = await asyncio.create_subprocess_exec(sys.executable, __file__, "--acknowledge-only", env=env)
+        try:
+            await fake.wait_for(lambda: fake.gateway_stats.identifies, timeout=30)
+            attachments = [fake.add_attachment(image, f"c{i}.jpg") for i in range(commands)]
+            gc.collect()
+            gc.freeze()
+            interactions = await asyncio.gather(
+                *(
+                    fake.slash(people[i % users], "restyle", {"image": attachments[i], "prompt": "a cup of tea"})
+                    for i in range(commands)
+                )
+            )
+            await fake.wait_for(lambda: all(i.callback for i in interactions), timeout=60, interval=0.01)
+        finally:
+            gc.unfreeze()
+            client.kill()
+            await client.wait()
+    return [i.ack_latency * 1000 for i in interactions]
+
+
+async def acknowledge_only() -> None:
+    """Identify on the gateway and defer every interaction at once, with aiohttp as discord.py uses it
+    (a session with an unlimited connector): nothing else."""
+    token, api = os.environ["DISCORD_TOKEN"], os.environ["DISCORD_API_BASE"]
+    pending: set[asyncio.Task] = set()
+
+    async def defer(http: aiohttp.ClientSession, interaction: dict) -> None:
+        url = f"{api}/interactions/{interaction['id']}/{interaction['token']}/callback?with_response=1"
+        async with http.post(url, json={"type": 5}) as response:
+            await response.read()
+
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+        http.ws_connect(os.environ["DISCORD_GATEWAY_URL"]) as ws,
+    ):
+        await ws.receive_json()  # HELLO
+        await ws.send_json({"op": 2, "d": {"token": token, "intents": 1, "properties": {}}})
+        async for message in ws:
+            frame = json.loads(message.data)
+            if frame.get("t") == "INTERACTION_CREATE":
+                task = asyncio.create_task(defer(http, frame["d"]))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
 
 
 def _rendering(db, busy: int) -> bool:
@@ -152,6 +214,7 @@ def gc_pauses() -> tuple[float, float, int]:
 
 async def bench(commands: int, users: int, busy: int, rounds: int) -> None:
     results = [await one_round(commands, users, busy) for _ in range(rounds)]
+    floor = await floor_round(commands, users, results[0].commands)
     print(
         f"{commands} /restyle commands from {users} users at once, {busy} jobs queued before and one "
         f"rendering; a fresh bot process (tiny preset) per round; {os.cpu_count()} CPU cores\n"
@@ -162,6 +225,10 @@ async def bench(commands: int, users: int, busy: int, rounds: int) -> None:
         print(_row(str(index), [result]))
     if rounds > 1:
         print(_row("all", results))
+    print(
+        f"| floor: a client that only acknowledges | {percentile(floor, 50):.1f} ms | {percentile(floor, 99):.1f} ms "
+        f"| {max(floor):.1f} ms | | | |"
+    )
     before, after, objects = gc_pauses()
     print(f"\nA full garbage collection with the bot's modules and models loaded ({objects:,} objects):\n")
     print("| | pause |")
@@ -186,7 +253,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--busy", type=int, default=4, help="jobs queued before the burst, one rendering")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--acknowledge-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.acknowledge_only:  # the floor round's client
+        asyncio.run(acknowledge_only())
+        return
     asyncio.run(bench(args.commands, args.users, args.busy, args.rounds))
 
 
