@@ -896,7 +896,7 @@ def get_settings(db: Database, guild_id: int) -> GuildSettings:
 
 
 @_serialized
-def update_settings(db: Database, guild_id: int, **changes: Any) -> GuildSettings:
+def update_settings(db: Database, guild_id: int, *, add_channels: Iterable[int] = (), **changes: Any) -> GuildSettings:
     """Change some of a guild's settings and return all of them.
 
     Every change is checked before anything is written: names must be `GuildSettings` fields
@@ -904,14 +904,21 @@ def update_settings(db: Database, guild_id: int, **changes: Any) -> GuildSetting
     within 0..1, `per_user_limit` at least 1, `allowed_channels` a list of ids (duplicates are
     dropped), `public_results` a bool.
 
+    >>> update_settings(db, guild_id, add_channels=[123])  # keeps the channels already allowed
+
     :param guild_id: the guild
+    :param add_channels: channel ids appended to the allowed list (after `allowed_channels`, if
+        given) in the same transaction, so two admins adding channels at once both keep theirs
     :param changes: the settings to change, e.g. `default_strength=0.6, allowed_channels=[123]`
     :raises ValueError: for an unknown setting or a value out of range
     :raises TypeError: for a value of the wrong type
     """
     checked = {name: _check_setting(name, value) for name, value in changes.items()}
+    added = _check_setting("allowed_channels", add_channels)
     with _write_transaction(db):
         settings = replace(_find_settings(db, guild_id), **checked)
+        if added:
+            settings = replace(settings, allowed_channels=list(dict.fromkeys([*settings.allowed_channels, *added])))
         row = {
             "guild_id": settings.guild_id,
             "default_mode": settings.default_mode,

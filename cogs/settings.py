@@ -63,20 +63,18 @@ def apply_changes(
 ) -> GuildSettings:
     """Apply `changes` (and the channel list edits) to the guild's settings; the settings after.
 
-    Blocking: run it in a thread. The channel list is read and rewritten here because the command
-    adds one channel at a time; clearing comes first, so "clear and add #art" leaves only #art.
+    Blocking: run it in a thread. The command adds one channel at a time, appended by the store in
+    the same transaction that writes; clearing comes first, so "clear and add #art" leaves only #art.
 
     :raises ValueError: for a value `store.update_settings` refuses (nothing is written)
     :raises TypeError: likewise, for a value of the wrong type
     """
-    if add_channel is not None or clear_channels:
-        channels = [] if clear_channels else list(store.get_settings(db, guild_id).allowed_channels)
-        if add_channel is not None:
-            channels.append(add_channel)
-        changes = {**changes, "allowed_channels": channels}
-    if not changes:
+    if clear_channels:
+        changes = {**changes, "allowed_channels": []}
+    added = [add_channel] if add_channel is not None else []
+    if not changes and not added:
         return store.get_settings(db, guild_id)
-    return store.update_settings(db, guild_id, **changes)
+    return store.update_settings(db, guild_id, add_channels=added, **changes)
 
 
 def settings_embed(settings: GuildSettings) -> discord.Embed:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import discord
 import pytest
 
 from bot import store
+from cogs.settings import apply_changes
 from tests.bot.conftest import COFFEE, delivered, run, running_bot
 from tests.fakediscord import EPHEMERAL, CallbackType, FakeDiscord
 
@@ -120,3 +123,20 @@ def test_restyle_follows_the_settings(tmp_path):
     assert elsewhere.callback.data["content"] == f"Restyle is not enabled in this channel; use <#{art.id}>."
     assert there.callback.type == CallbackType.DEFERRED_CHANNEL_MESSAGE and not there.original.ephemeral
     assert len(jobs) == 3 and jobs[0].channel_id == art.id
+
+
+def test_two_admins_adding_channels_at_once_lose_neither(tmp_path):
+    # Each /settings runs apply_changes in a thread of its own, on its own connection as two bot
+    # processes would; every channel added must survive the others' additions.
+    path = tmp_path / "restyle.db"
+    store.open_db(path)
+
+    def add(first: int) -> None:
+        db = store.open_db(path)
+        for channel in range(first, first + 40):
+            apply_changes(db, 7, {}, add_channel=channel, clear_channels=False)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(add, (1000, 2000)))
+    channels = store.get_settings(store.open_db(path), 7).allowed_channels
+    assert sorted(channels) == [*range(1000, 1040), *range(2000, 2040)]
