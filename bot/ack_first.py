@@ -93,6 +93,19 @@ class AckFirst:
         except TimeoutError:
             pass
 
+    def close(self) -> None:
+        """Stop the background pruning and wake every waiter, for shutdown."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        self._waiting.clear()
+        if not self._quiet.is_set():
+            self._quiet.set()
+            if self._on_quiet is not None:
+                self._on_quiet()
+
     def _forget(self, key: int) -> None:
         if self._waiting.pop(key, None) is not None and not self._waiting:
             self._quiet_when_idle()

@@ -106,6 +106,7 @@ class RestyleBot(commands.Bot):
             self.resumed.set()
 
     async def close(self) -> None:
+        self.acks.close()
         await self.runner.close()
         if self.downloads is not None:
             await self.downloads.close()
