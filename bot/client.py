@@ -29,7 +29,15 @@ __all__ = ["INITIAL_EXTENSIONS", "RestyleBot"]
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.restyle", "cogs.edits", "cogs.context_menu", "cogs.buttons", "cogs.info", "cogs.settings")
+INITIAL_EXTENSIONS = (
+    "cogs.restyle",
+    "cogs.edits",
+    "cogs.context_menu",
+    "cogs.buttons",
+    "cogs.late_modals",
+    "cogs.info",
+    "cogs.settings",
+)
 
 
 class RestyleBot(commands.Bot):
@@ -56,6 +64,8 @@ class RestyleBot(commands.Bot):
         self.resumed = asyncio.Event()
         self.acks = AckFirst(on_busy=engine.hold, on_quiet=engine.release)
         self._guild_settings: dict[int, GuildSettings] = {}
+        #: custom ids of the modals this process showed, and until when discord.py keeps each
+        self.shown_modals: dict[str, float] = {}
 
     async def guild_settings(self, guild_id: int | None) -> GuildSettings:
         """A guild's settings, from memory after the first read: read before every acknowledgement."""

@@ -25,7 +25,7 @@ from bot.compare import comparison
 from bot.jobs import Job, JobState
 from bot.submit import check_allowed, submit
 from cogs.intake_flow import reply_fields, token_fields
-from cogs.modals import RemixModal, UseAsInputModal
+from cogs.modals import RemixModal, UseAsInputModal, show_modal
 from engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class RemixButton(JobButton, action="remix", label="Remix", emoji="🎛️"):
     async def callback(self, interaction: discord.Interaction) -> None:
         parent = await load_job(interaction, self.job_id)
         if parent is not None and await allowed(interaction):
-            await interaction.response.send_modal(RemixModal(parent, interaction.user.id))
+            await show_modal(interaction, RemixModal(parent, interaction.user.id))
 
 
 class UseAsInputButton(JobButton, action="use", label="Use as input", emoji="⤵️"):
@@ -229,7 +229,7 @@ class UseAsInputButton(JobButton, action="use", label="Use as input", emoji="⤵
             return
         bot: RestyleBot = interaction.client  # type: ignore[assignment]
         settings = await bot.guild_settings(interaction.guild_id)
-        await interaction.response.send_modal(UseAsInputModal(parent, interaction.user.id, settings.default_mode))
+        await show_modal(interaction, UseAsInputModal(parent, interaction.user.id, settings.default_mode))
 
 
 class CompareButton(JobButton, action="compare", label="Compare", emoji="↔️"):

@@ -19,7 +19,7 @@ from bot import store
 from bot.jobs import GUILD_MODES
 from bot.submit import check_allowed
 from cogs.intake_flow import IMAGE_SUFFIXES
-from cogs.modals import ContextRestyleModal
+from cogs.modals import ContextRestyleModal, show_modal
 
 if TYPE_CHECKING:
     from bot.client import RestyleBot
@@ -80,7 +80,7 @@ class ContextMenu(commands.Cog):
         modal = ContextRestyleModal(
             attachment, message, interaction.user.id, parent, prompt=prompt, mode=mode, strength=strength
         )
-        await interaction.response.send_modal(modal)
+        await show_modal(interaction, modal)
 
 
 async def setup(bot: RestyleBot) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, TypedDict, cast
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import discord
 from discord import ui
@@ -26,7 +28,16 @@ from engine.render import MAX_PROMPT_CHARS
 if TYPE_CHECKING:
     from bot.client import RestyleBot
 
-__all__ = ["Carried", "ContextRestyleModal", "JobModal", "RemixModal", "UseAsInputModal", "carried"]
+__all__ = [
+    "Carried",
+    "ContextRestyleModal",
+    "JobModal",
+    "RemixModal",
+    "UseAsInputModal",
+    "carried",
+    "show_modal",
+    "submitted_inputs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +101,17 @@ class JobModal(ui.Modal):
 
     def submitted(self) -> tuple[str, str, float]:
         """The prompt, mode and strength as submitted; InputError naming the first bad one."""
-        prompt = self._text(self.prompt).value
+        return self.parse(self._text(self.prompt).value, self._select().values, self._text(self.strength).value)
+
+    def parse(self, prompt: str, chosen: list[str], text: str) -> tuple[str, str, float]:
+        """The prompt, mode and strength from the raw inputs (the prompt, the modes chosen, the
+        strength as typed); InputError naming the first bad one."""
         if len(prompt) > MAX_PROMPT_CHARS:  # Discord's client enforces max_length; a crafted request may not
             raise InputError(f"the prompt is {len(prompt)} characters, over the {MAX_PROMPT_CHARS} limit")
-        chosen = self._select().values
         mode = chosen[0] if chosen else self.default_mode  # nothing chosen: the pre-selected one
         if mode not in self.modes:
             raise InputError(f"unknown mode {mode!r}: choose one of {', '.join(self.modes)}")
-        text = self._text(self.strength).value.strip().replace(",", ".")  # "0,6" in many locales
+        text = text.strip().replace(",", ".")  # "0,6" in many locales
         try:
             strength = float(text)
         except ValueError:
@@ -111,8 +125,12 @@ class JobModal(ui.Modal):
         raise NotImplementedError
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.submit(interaction, self.submitted)
+
+    async def submit(self, interaction: discord.Interaction, values: Callable[[], tuple[str, str, float]]) -> None:
+        """Start the job from the submitted ``values()``, or say privately what is wrong with them."""
         try:
-            prompt, mode, strength = self.submitted()
+            prompt, mode, strength = values()
         except InputError as exc:
             await interaction.response.send_message(sentence(str(exc)), ephemeral=True)
             return
@@ -130,6 +148,32 @@ class JobModal(ui.Modal):
                 await interaction.response.send_message(sentence(text), ephemeral=True)
         except discord.HTTPException:
             log.info("could not tell user %s that modal %s failed", interaction.user.id, self.custom_id)
+
+
+async def show_modal(interaction: discord.Interaction, modal: JobModal) -> None:
+    """Show ``modal`` and note it as open in this process (``RestyleBot.shown_modals``): a
+    submission the bot has no note of was shown before a restart, and cogs/late_modals.py takes it."""
+    await interaction.response.send_modal(modal)
+    bot = cast("RestyleBot", interaction.client)
+    now = time.monotonic()
+    for custom_id in [c for c, until in bot.shown_modals.items() if until < now]:
+        del bot.shown_modals[custom_id]
+    bot.shown_modals[modal.custom_id] = now + MODAL_TIMEOUT
+
+
+def submitted_inputs(data: dict[str, Any]) -> dict[str, Any]:
+    """A modal submission's inputs from its raw ``data``: custom_id -> the text typed, or the list
+    of options chosen; labels and action rows are looked through."""
+    found: dict[str, Any] = {}
+    pending = list(data.get("components") or [])
+    while pending:
+        component = pending.pop()
+        pending.extend(component.get("components") or [])
+        if "component" in component:
+            pending.append(component["component"])
+        if "custom_id" in component:
+            found[component["custom_id"]] = component.get("values", component.get("value"))
+    return found
 
 
 class Carried(TypedDict):

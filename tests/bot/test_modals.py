@@ -42,9 +42,12 @@ def test_a_teammate_remixes_a_result_from_the_same_source(tmp_path):
                 fake, bot, fake.bob, first, f"job:{parent.id}:remix", {"prompt": "a watercolour", "strength": "0.8"}
             )
             child = await fake.wait_for(lambda: delivered_child(bot.db, parent.id), timeout=30)
-            return first, parent, press, submitted, child, fake.message(child.result_message_id)
+            await asyncio.sleep(0.2)  # time for a second handler, were there one
+            children = store.children(bot.db, parent.id)
+            return first, parent, press, submitted, child, fake.message(child.result_message_id), children
 
-    first, parent, press, submitted, child, result = run(main())
+    first, parent, press, submitted, child, result, children = run(main())
+    assert [c.id for c in children] == [child.id]  # the live modal ran once: the late-modal cog left it alone
     assert all(len(custom_id) <= 100 for custom_id in first.custom_ids)
     assert {f"job:{parent.id}:use", f"job:{parent.id}:compare"} <= set(first.custom_ids)
     assert modal_inputs(press) == {"prompt": "a cup of tea", "mode": ["redux"], "strength": "0.6"}
@@ -152,3 +155,42 @@ def test_what_remix_and_use_as_input_keep_of_their_parent():
     # a style image goes along where the mode takes one
     assert remix_styled.ask("", "canny", 0.5).style == style and remix_styled.ask("", "redux", 0.5).style is None
     assert use_styled.default_mode == "canny" and use_styled.ask("", "depth", 0.5).style == style
+
+
+def test_a_remix_form_left_open_across_a_restart_still_starts_its_job(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake:
+            async with running_bot(fake, tmp_path) as bot:
+                first, parent = await restyled(fake, bot, strength=0.6, seed=7)
+                press = await fake.click(fake.bob, first, f"job:{parent.id}:remix")
+                modal = await press.wait_callback()
+            async with running_bot(fake, tmp_path) as bot:  # a new process holds no modal in memory
+                submitted = await fake.submit_modal(
+                    fake.bob, modal.data["custom_id"], {"prompt": "a watercolour", "strength": "0,8"}
+                )
+                await submitted.wait_callback()
+                child = await fake.wait_for(lambda: delivered_child(bot.db, parent.id), timeout=30)
+            return parent, submitted, child
+
+    parent, submitted, child = run(main())
+    assert submitted.callback.type == CallbackType.DEFERRED_UPDATE_MESSAGE
+    assert (child.kind, child.owner_id, child.prompt, child.strength) == ("remix", submitted.user.id, "a watercolour", 0.8)
+    assert child.seed == parent.result_seed == 7 and child.source_hash == parent.source_hash
+
+
+def test_a_restyle_image_form_left_open_across_a_restart_still_starts_its_job(tmp_path):
+    async def main():
+        async with FakeDiscord() as fake:
+            async with running_bot(fake, tmp_path) as bot:
+                first, parent = await restyled(fake, bot)
+                menu = await fake.context_menu(fake.bob, "Restyle image", first)
+                modal = await menu.wait_callback()
+            async with running_bot(fake, tmp_path) as bot:
+                submitted = await fake.submit_modal(fake.bob, modal.data["custom_id"], {"prompt": "as a mosaic"})
+                await submitted.wait_callback()
+                child = await fake.wait_for(lambda: delivered_child(bot.db, parent.id), timeout=30)
+            return first, child, fake.message(child.result_message_id)
+
+    first, child, result = run(main())
+    assert (child.kind, child.prompt) == ("context", "as a mosaic")
+    assert result.message_reference["message_id"] == first.id
