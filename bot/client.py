@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import aiohttp
 import discord
@@ -82,7 +82,12 @@ class RestyleBot(commands.Bot):
         # Called as the gateway event is parsed, before any handler runs: the earliest moment
         # an interaction can be counted as waiting for its acknowledgement.
         if event_name == "interaction":
-            self.acks.arrived(args[0])  # type: ignore[arg-type]
+            interaction = cast(discord.Interaction, args[0])
+            self.acks.arrived(interaction)
+            if interaction.type is discord.InteractionType.modal_submit:
+                # on_modal_submit (cogs/late_modals.py): only these, so a burst of commands does not
+                # start a listener task per interaction for nothing.
+                super().dispatch("modal_submit", interaction)
         super().dispatch(event_name, *args, **kwargs)
 
     async def setup_hook(self) -> None:

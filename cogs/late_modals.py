@@ -41,9 +41,8 @@ class LateModals(commands.Cog):
         self.bot = bot
 
     @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.type is not discord.InteractionType.modal_submit:
-            return
+    async def on_modal_submit(self, interaction: discord.Interaction) -> None:
+        # Dispatched by RestyleBot.dispatch for every modal submission, known to discord.py or not.
         custom_id = str((interaction.data or {}).get("custom_id", ""))
         if self.bot.shown_modals.get(custom_id, 0.0) > time.monotonic():
             return  # shown by this process and still waited for: discord.py runs it
