@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
+import zlib
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -389,5 +392,33 @@ def test_unknown_routes_are_recorded() -> None:
             with pytest.raises(discord.NotFound):
                 await bot.http.request(discord.http.Route("GET", "/nothing/{thing_id}", thing_id=1))
             assert [(r.method, r.path) for r in fake.unknown_requests] == [("GET", "/nothing/1")]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("compress", ["zlib-stream", None])
+def test_gateway_frames_are_a_zlib_stream_when_asked_and_plain_text_otherwise(compress: str | None) -> None:
+    async def scenario() -> None:
+        async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+            url = fake.gateway_url + (f"?v=10&encoding=json&compress={compress}" if compress else "")
+            async with http.ws_connect(url) as ws:
+                inflate = zlib.decompressobj()
+                frames = []
+
+                async def receive() -> dict:
+                    message = await ws.receive()
+                    frames.append(message.type)
+                    if message.type is aiohttp.WSMsgType.BINARY:
+                        assert message.data.endswith(b"\x00\x00\xff\xff")  # each message ends in a sync flush
+                        return json.loads(inflate.decompress(message.data))
+                    return json.loads(message.data)
+
+                hello = await receive()
+                await ws.send_json({"op": 2, "d": {"token": fake.token, "intents": 1, "properties": {}}})
+                ready = await receive()
+                guild = await receive()  # decompressed with the same stream: one context per connection
+            assert (hello["op"], ready["t"], guild["t"]) == (10, "READY", "GUILD_CREATE")
+            expected = aiohttp.WSMsgType.BINARY if compress else aiohttp.WSMsgType.TEXT
+            assert frames == [expected] * 3
 
     run(scenario)
