@@ -96,6 +96,9 @@ class JobRunner:
         for job in undelivered:
             await self._finish(job)
         log.info("resumed %d jobs and %d deliveries", len(pending), len(undelivered))
+        swept = await asyncio.to_thread(store.sweep_images, self.db, self.images_dir)
+        if swept:
+            log.info("removed %d stored images no job refers to", swept)
         return len(pending), len(undelivered)
 
     def cancel(self, job_id: str) -> bool:

@@ -819,6 +819,34 @@ def image_path(images_dir: str | Path, digest: str) -> Path:
     return path
 
 
+@_serialized
+def sweep_images(db: Database, images_dir: str | Path, *, older_than: float = 3600.0) -> int:
+    """Delete stored images that no job refers to, and temporary files left by a crash; return how
+    many files went. Only files untouched for ``older_than`` seconds go: an attachment is stored a
+    moment before its job row, and a sweep must never take it from under that job.
+
+    >>> sweep_images(db, "data/images")  # at start-up: a result whose job was cancelled as it finished
+    1
+
+    :param images_dir: the root of the image store
+    :param older_than: seconds since a file was last written
+    """
+    columns = ("source_hash", "mask_hash", "style_hash", "result_hash")
+    referenced: set[str] = set()
+    for row in db.execute(f"SELECT {', '.join(columns)} FROM jobs").fetchall():
+        referenced.update(digest for digest in row if digest)
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in Path(images_dir).glob("*/*"):
+        digest = path.name.lstrip(".").split(".")[0]
+        unused = path.name.startswith(".") or digest not in referenced  # ".<digest>.*.tmp": a crashed write
+        if unused and path.is_file() and path.stat().st_mtime < cutoff:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def read_image(images_dir: str | Path, digest: str) -> bytes:
     """The bytes of the image with this digest.
 

@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
@@ -804,3 +805,22 @@ def test_find_job_by_result_message(db: Database) -> None:
     job_in(db, JobState.DONE)  # rendered, not posted: no message yet
     assert store.find_job_by_result_message(db, 555) == shown
     assert store.find_job_by_result_message(db, 556) is None
+
+
+def test_sweep_removes_old_unreferenced_images_and_crash_leftovers_only(db: Database, images: Path) -> None:
+    used = store.put_image(images, b"a source a job uses")
+    store.create_job(db, Job(owner_id=1, channel_id=2, source_hash=used, prompt="ink"))
+    orphan = store.put_image(images, b"a result whose job was cancelled as it finished")
+    fresh = store.put_image(images, b"an attachment stored a moment before its job")
+    leftover = store.image_path(images, orphan).parent / f".{orphan}.abc.tmp"
+    leftover.write_bytes(b"half")
+    hours_ago = time.time() - 2 * 3600
+    for path in (store.image_path(images, used), store.image_path(images, orphan), leftover):
+        os.utime(path, (hours_ago, hours_ago))
+
+    assert store.sweep_images(db, images) == 2
+    assert store.read_image(images, used) and store.read_image(images, fresh)
+    with pytest.raises(NotFoundError):
+        store.image_path(images, orphan)
+    assert not leftover.exists()
+    assert store.sweep_images(db, images) == 0
