@@ -67,20 +67,25 @@ class ContextMenu(commands.Cog):
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True)
             return
-        parent = None
-        if self.bot.user is not None and message.author.id == self.bot.user.id:  # only the bot posts results
-            parent = await asyncio.to_thread(store.find_job_by_result_message, self.bot.db, message.id)
-        settings = await self.bot.guild_settings(interaction.guild_id)
-        if parent is not None:
-            # Start from the job that made this result; a fill job's mask belongs to its own source.
-            mode = parent.mode if parent.mode in GUILD_MODES else settings.default_mode
-            prompt, strength = parent.prompt, parent.strength
-        else:
-            mode, prompt, strength = settings.default_mode, "", settings.default_strength
-        modal = ContextRestyleModal(
-            attachment, message, interaction.user.id, parent, prompt=prompt, mode=mode, strength=strength
-        )
-        await show_modal(interaction, modal)
+        await show_modal(interaction, await restyle_modal(self.bot, interaction, message, attachment))
+
+
+async def restyle_modal(
+    bot: RestyleBot, interaction: discord.Interaction, message: discord.Message, attachment: discord.Attachment
+) -> ContextRestyleModal:
+    """The Restyle image modal for ``attachment`` of ``message``, pre-filled from the job that made
+    it when it is one of the bot's results, else from the guild's defaults."""
+    parent = None
+    if bot.user is not None and message.author.id == bot.user.id:  # only the bot posts results
+        parent = await asyncio.to_thread(store.find_job_by_result_message, bot.db, message.id)
+    settings = await bot.guild_settings(interaction.guild_id)
+    if parent is not None:
+        # Start from the job that made this result; a fill job's mask belongs to its own source.
+        mode = parent.mode if parent.mode in GUILD_MODES else settings.default_mode
+        prompt, strength = parent.prompt, parent.strength
+    else:
+        mode, prompt, strength = settings.default_mode, "", settings.default_strength
+    return ContextRestyleModal(attachment, message, interaction.user.id, parent, prompt=prompt, mode=mode, strength=strength)
 
 
 async def setup(bot: RestyleBot) -> None:

@@ -9,7 +9,6 @@ showed is rebuilt from the store, or the message, and runs as if nothing had hap
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -19,10 +18,9 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot import store
-from bot.jobs import GUILD_MODES
-from cogs.context_menu import first_image
-from cogs.modals import ContextRestyleModal, JobModal, RemixModal, UseAsInputModal, submitted_inputs
+from cogs.buttons import load_job
+from cogs.context_menu import first_image, restyle_modal
+from cogs.modals import JobModal, RemixModal, UseAsInputModal, submitted_inputs
 
 if TYPE_CHECKING:
     from bot.client import RestyleBot
@@ -66,9 +64,8 @@ class LateModals(commands.Cog):
         """The modal as it was shown, or None once the user is told why it cannot be."""
         user_id = interaction.user.id
         if match["kind"] == "job":
-            parent = await asyncio.to_thread(store.find_job, self.bot.db, match["target"])
+            parent = await load_job(interaction, match["target"])
             if parent is None:
-                await interaction.response.send_message("That job is no longer stored.", ephemeral=True)
                 return None
             if match["action"] == "remix":
                 return RemixModal(parent, user_id)
@@ -85,10 +82,7 @@ class LateModals(commands.Cog):
         if attachment is None:
             await interaction.response.send_message("That message has no image.", ephemeral=True)
             return None
-        parent = await asyncio.to_thread(store.find_job_by_result_message, self.bot.db, message.id)
-        settings = await self.bot.guild_settings(interaction.guild_id)
-        mode = parent.mode if parent is not None and parent.mode in GUILD_MODES else settings.default_mode
-        return ContextRestyleModal(attachment, message, user_id, parent, prompt="", mode=mode, strength=0.5)
+        return await restyle_modal(self.bot, interaction, message, attachment)
 
 
 async def setup(bot: RestyleBot) -> None:
