@@ -100,6 +100,8 @@ _SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(GuildSettings) if
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,10})?")
+#: the job columns that hold image digests
+_IMAGE_COLUMNS = ("source_hash", "mask_hash", "style_hash", "result_hash")
 
 
 class StoreError(Exception):
@@ -383,7 +385,7 @@ def _check_job(job: Job) -> None:
         raise ValueError(f"job kind must be one of {sorted(KINDS)}, got {job.kind!r}")
     if not 0.0 <= job.strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {job.strength!r}")
-    for name in ("source_hash", "mask_hash", "style_hash", "result_hash"):
+    for name in _IMAGE_COLUMNS:
         value = getattr(job, name)
         if value is not None:
             _check_digest(value)
@@ -831,9 +833,8 @@ def sweep_images(db: Database, images_dir: str | Path, *, older_than: float = 36
     :param images_dir: the root of the image store
     :param older_than: seconds since a file was last written
     """
-    columns = ("source_hash", "mask_hash", "style_hash", "result_hash")
     referenced: set[str] = set()
-    for row in db.execute(f"SELECT {', '.join(columns)} FROM jobs").fetchall():
+    for row in db.execute(f"SELECT {', '.join(_IMAGE_COLUMNS)} FROM jobs").fetchall():
         referenced.update(digest for digest in row if digest)
     cutoff = time.time() - older_than
     removed = 0
@@ -946,7 +947,9 @@ def update_settings(db: Database, guild_id: int, *, add_channels: Iterable[int] 
     with _write_transaction(db):
         settings = replace(_find_settings(db, guild_id), **checked)
         if added:
-            settings = replace(settings, allowed_channels=list(dict.fromkeys([*settings.allowed_channels, *added])))
+            settings = replace(
+                settings, allowed_channels=_check_setting("allowed_channels", [*settings.allowed_channels, *added])
+            )
         row = {
             "guild_id": settings.guild_id,
             "default_mode": settings.default_mode,
