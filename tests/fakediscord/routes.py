@@ -362,11 +362,18 @@ class Routes(World):
             return discord_error(404, 10015, "Unknown Webhook")
         return interaction
 
-    def _webhook_message(self, interaction: FakeInteraction, target: str) -> FakeMessage | None:
+    def _webhook_message(self, app_id: str, token: str, target: str) -> FakeMessage | Reply:
+        """A message of the interaction the webhook token belongs to ("@original" or an id of its
+        followups), or Discord's answer when there is none."""
+        interaction = self._webhook_interaction(app_id, token)
+        if isinstance(interaction, Reply):
+            return interaction
         owned = [m for m in (interaction.original, *interaction.followups) if m is not None and not m.deleted]
         if target == "@original":
-            return interaction.original if interaction.original in owned else None
-        return next((m for m in owned if str(m.id) == target), None)
+            message = interaction.original if interaction.original in owned else None
+        else:
+            message = next((m for m in owned if str(m.id) == target), None)
+        return message if message is not None else discord_error(404, 10008, "Unknown Message")
 
     async def _followup(self, record: RecordedRequest, app_id: str, token: str) -> Reply:
         interaction = self._webhook_interaction(app_id, token)
@@ -384,30 +391,21 @@ class Routes(World):
         return Reply(body=message.to_payload()) if wait else Reply(204)
 
     async def _get_webhook_message(self, record: RecordedRequest, app_id: str, token: str, target: str) -> Reply:
-        interaction = self._webhook_interaction(app_id, token)
-        if isinstance(interaction, Reply):
-            return interaction
-        message = self._webhook_message(interaction, target)
-        return Reply(body=message.to_payload()) if message else discord_error(404, 10008, "Unknown Message")
+        message = self._webhook_message(app_id, token, target)
+        return message if isinstance(message, Reply) else Reply(body=message.to_payload())
 
     async def _edit_webhook_message(self, record: RecordedRequest, app_id: str, token: str, target: str) -> Reply:
-        interaction = self._webhook_interaction(app_id, token)
-        if isinstance(interaction, Reply):
-            return interaction
-        message = self._webhook_message(interaction, target)
-        if message is None:
-            return discord_error(404, 10008, "Unknown Message")
+        message = self._webhook_message(app_id, token, target)
+        if isinstance(message, Reply):
+            return message
         self._apply_edit(message, record.json or {}, record.files)
         await self._announce("MESSAGE_UPDATE", message)
         return Reply(body=message.to_payload())
 
     async def _delete_webhook_message(self, record: RecordedRequest, app_id: str, token: str, target: str) -> Reply:
-        interaction = self._webhook_interaction(app_id, token)
-        if isinstance(interaction, Reply):
-            return interaction
-        message = self._webhook_message(interaction, target)
-        if message is None:
-            return discord_error(404, 10008, "Unknown Message")
+        message = self._webhook_message(app_id, token, target)
+        if isinstance(message, Reply):
+            return message
         message.deleted = True
         await self._announce("MESSAGE_DELETE", message)
         return Reply(204)
