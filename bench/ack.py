@@ -55,6 +55,20 @@ def delivered_at(interaction) -> float | None:
     return min(times) if times else original.created_at
 
 
+async def send_burst(fake: FakeDiscord, people: list[FakeUser], attachments: list[dict]) -> list:
+    """One /restyle per attachment, all at once, the users taking turns. The fake Discord is the
+    instrument: its full garbage collections (tens of ms, growing with every recorded request) are
+    kept out of the callbacks it timestamps until the caller's gc.unfreeze()."""
+    gc.collect()
+    gc.freeze()
+    return await asyncio.gather(
+        *(
+            fake.slash(people[i % len(people)], "restyle", {"image": attachment, "prompt": "a cup of tea"})
+            for i, attachment in enumerate(attachments)
+        )
+    )
+
+
 @dataclass
 class Round:
     acks: list[float]  # ms
@@ -84,16 +98,7 @@ async def one_round(commands: int, users: int, busy: int) -> Round:
                 for i in range(busy):
                     await fake.slash(painter, "restyle", {"image": fake.add_attachment(image, f"b{i}.jpg"), "prompt": "ink"})
                 await fake.wait_for(lambda: _rendering(db, busy), timeout=60, interval=0.002)
-                # The fake Discord is the instrument: keep its own full collections (tens of ms, growing
-                # with every recorded request) out of the callbacks it timestamps.
-                gc.collect()
-                gc.freeze()
-                interactions = await asyncio.gather(
-                    *(
-                        fake.slash(people[i % users], "restyle", {"image": attachments[i], "prompt": "a cup of tea"})
-                        for i in range(commands)
-                    )
-                )
+                interactions = await send_burst(fake, people, attachments)
                 await fake.wait_for(lambda: all(delivered_at(i) for i in interactions), timeout=1800, interval=0.2)
                 total = commands + busy + 1
                 await fake.wait_for(
@@ -137,14 +142,7 @@ async def floor_round(commands: int, users: int, synced: list[dict]) -> list[flo
         try:
             await fake.wait_for(lambda: fake.gateway_stats.identifies, timeout=30)
             attachments = [fake.add_attachment(image, f"c{i}.jpg") for i in range(commands)]
-            gc.collect()
-            gc.freeze()
-            interactions = await asyncio.gather(
-                *(
-                    fake.slash(people[i % users], "restyle", {"image": attachments[i], "prompt": "a cup of tea"})
-                    for i in range(commands)
-                )
-            )
+            interactions = await send_burst(fake, people, attachments)
             await fake.wait_for(lambda: all(i.callback for i in interactions), timeout=60, interval=0.01)
         finally:
             gc.unfreeze()
